@@ -1,0 +1,63 @@
+// BBB_HD: one definition of the maths for the CPU (g++) and the GPU (nvcc).
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define BBB_HD __host__ __device__ __forceinline__
+#define BBB_DEVICE_CODE 1
+#else
+#define BBB_HD inline
+#endif
+
+namespace bbb {
+
+// Bit casts that compile the same on host and device.
+BBB_HD std::uint32_t float_as_u32(float x) {
+  union { float f; std::uint32_t u; } v; v.f = x; return v.u;
+}
+BBB_HD float u32_as_float(std::uint32_t u) {
+  union { float f; std::uint32_t u; } v; v.u = u; return v.f;
+}
+BBB_HD std::uint64_t double_as_u64(double x) {
+  union { double d; std::uint64_t u; } v; v.d = x; return v.u;
+}
+BBB_HD double u64_as_double(std::uint64_t u) {
+  union { double d; std::uint64_t u; } v; v.u = u; return v.d;
+}
+
+// Correctly rounded square root and exact floor on both sides (IEEE-754).
+BBB_HD float sqrt_f(float x) {
+#if defined(__CUDA_ARCH__)
+  return __fsqrt_rn(x);
+#else
+  return std::sqrt(x);
+#endif
+}
+BBB_HD double sqrt_d(double x) {
+#if defined(__CUDA_ARCH__)
+  return __dsqrt_rn(x);
+#else
+  return std::sqrt(x);
+#endif
+}
+BBB_HD double floor_d(double x) {
+#if defined(__CUDA_ARCH__)
+  return ::floor(x);
+#else
+  return std::floor(x);
+#endif
+}
+BBB_HD float floor_f(float x) {
+#if defined(__CUDA_ARCH__)
+  return ::floorf(x);
+#else
+  return std::floor(x);
+#endif
+}
+
+template <class T> BBB_HD T min_(T a, T b) { return a < b ? a : b; }
+template <class T> BBB_HD T max_(T a, T b) { return a > b ? a : b; }
+template <class T> BBB_HD T abs_(T a) { return a < T(0) ? -a : a; }
+
+}  // namespace bbb

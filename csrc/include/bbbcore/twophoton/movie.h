@@ -1,0 +1,200 @@
+// Fused random walk + pixel-timed rendering of one particle into one movie, and the per-pixel
+// detector noise. Shared verbatim by the OpenMP and the CUDA launchers.
+//
+// Exactness. A particle's position is drawn at every pixel time at which its PSF can add at least
+// `render_tol` expected counts to the scanned pixel, and at every frame's first pixel time. Between
+// two drawn times the walk takes one Gaussian step with the variance of the whole interval, which
+// is the exact Brownian transition (drift and the periodic / reflecting box included: wrapping or
+// folding the end point of a free step is exact for those boundaries). A line, or the part of a
+// line away from the particle, is skipped when the particle cannot reach it: the bound uses its
+// distance minus kExcursionSigmas standard deviations of the displacement (plus drift) until the
+// end of the line, so the chance that a skipped pixel would have received more than render_tol
+// is below 4 * Phi(-6) ~ 4e-9 per decision. render_tol = 0 draws every pixel time.
+#pragma once
+#include "bbbcore/random.h"
+#include "bbbcore/twophoton/psf.h"
+#include "bbbcore/twophoton/scan_timing.h"
+
+namespace bbb {
+
+enum Boundary : int { kBoundaryFree = 0, kBoundaryPeriodic = 1, kBoundaryReflecting = 2 };
+
+constexpr float kExcursionSigmas = 6.0f;
+constexpr std::uint32_t kNoiseSub = 0x80000000u;   // sub-stream ids >= this are detector noise
+
+struct Sim2pmParams {
+  std::int64_t batch;         // B movies
+  std::int64_t n_max;         // N particle slots per movie (padded)
+  ScanTiming scan;            // frames, rows, cols, dwell, retraces, bidirectional
+  float pixel_size_um;        // pixel (r, c) is centred at (y, x) = (r, c) * pixel_size_um
+  float box_lo_um[3];         // (z, y, x) box used by the boundary
+  float box_hi_um[3];
+  int boundary;               // Boundary
+  float background;           // expected counts per pixel without particles
+  float read_sigma;           // Gaussian read noise SD [counts]
+  int shot_noise;             // 1: Poisson(expected), 0: expected value
+  float render_tol;           // skip PSF contributions below this [expected counts]
+  std::uint64_t seed;
+  std::int64_t movie_offset;  // global index of movie 0 (Philox stream = movie_offset + b)
+};
+
+BBB_HD float wrap_coord(float x, float lo, float hi, int boundary) {
+  if (boundary == kBoundaryPeriodic) {
+    const float L = hi - lo;
+    float y = x - lo;
+    y = y - L * floor_f(y / L);
+    if (y >= L) y = y - L;
+    if (y < 0.0f) y = 0.0f;
+    return lo + y;
+  }
+  if (boundary == kBoundaryReflecting) {
+    const float L = hi - lo;
+    float y = x - lo;
+    y = y - 2.0f * L * floor_f(y / (2.0f * L));
+    if (y > L) y = 2.0f * L - y;
+    if (y < 0.0f) y = 0.0f;
+    return lo + y;
+  }
+  return x;
+}
+
+// |a - b|, the shortest way round in a periodic box.
+BBB_HD float box_distance(float a, float b, float lo, float hi, int boundary) {
+  float d = abs_(a - b);
+  if (boundary == kBoundaryPeriodic) d = min_(d, (hi - lo) - d);
+  return d;
+}
+
+struct WalkState {
+  float x[3];                 // (z, y, x) [um]
+  double t_s;                 // time of x relative to t0
+  std::uint32_t counter;      // Philox index of the next step
+};
+
+// Advance the walker to time t_s (no draw when it is already there).
+BBB_HD void walk_to(const Sim2pmParams& P, const Philox& rng, std::uint32_t sub,
+                    std::uint64_t stream, const float D[3], const float v[3], double t_s,
+                    WalkState& s) {
+  const double dt = t_s - s.t_s;
+  if (!(dt > 0.0)) return;
+  const U32x4 w = rng(s.counter++, sub, stream);
+  float z[4];
+  normal4_f(w, z);
+  for (int a = 0; a < 3; ++a) {
+    const float sd = sqrt_f(static_cast<float>(2.0 * static_cast<double>(D[a]) * dt));
+    const float nx = s.x[a] + static_cast<float>(static_cast<double>(v[a]) * dt) + sd * z[a];
+    s.x[a] = wrap_coord(nx, P.box_lo_um[a], P.box_hi_um[a], P.boundary);
+  }
+  s.t_s = t_s;
+}
+
+// Walk particle `p` of movie `b` through the whole movie, adding its PSF to `movie` (expected
+// counts, [T, R, C], already holding the background) and writing its position at every frame's
+// first pixel time to `traj` ([T, 3], may be null).
+BBB_HD void walk_render_particle(const Sim2pmParams& P, std::int64_t b, std::int64_t p,
+                                 const float* pos0_um /* [3] */, const float* D_um2_s /* [3] */,
+                                 const float* v_um_s /* [3] */, float sigma_xy_um, float sigma_z_um,
+                                 float amplitude, double bleach_s,
+                                 float* movie /* [T, R, C] */, float* traj /* [T, 3] or null */) {
+  const ScanTiming& S = P.scan;
+  const Philox rng = Philox::from_seed(P.seed);
+  const std::uint64_t stream = static_cast<std::uint64_t>(P.movie_offset + b);
+  const std::uint32_t sub = static_cast<std::uint32_t>(p);
+  const GaussianPSF psf = GaussianPSF::make(amplitude, sigma_xy_um, sigma_z_um);
+  const float px = P.pixel_size_um;
+  const double T_frame = S.frame_period_s(), T_line = S.line_period_s();
+
+  WalkState s;
+  for (int a = 0; a < 3; ++a) s.x[a] = pos0_um[a];
+  s.t_s = 0.0;
+  s.counter = 0;
+
+  // budget: the particle is relevant where exponent <= log(amplitude / tol)
+  const bool renders = amplitude > 0.0f && amplitude > P.render_tol;
+  const bool exact_all = !(P.render_tol > 0.0f);
+  const float budget = (renders && !exact_all) ? log_f(amplitude / P.render_tol) : 0.0f;
+  // per-pixel step SDs (constant dwell)
+  float sd_pix[3], dv_pix[3];
+  for (int a = 0; a < 3; ++a) {
+    sd_pix[a] = sqrt_f(static_cast<float>(2.0 * static_cast<double>(D_um2_s[a]) * S.dwell_s));
+    dv_pix[a] = static_cast<float>(static_cast<double>(v_um_s[a]) * S.dwell_s);
+  }
+
+  for (int f = 0; f < S.frames; ++f) {
+    walk_to(P, rng, sub, stream, D_um2_s, v_um_s, f * T_frame, s);
+    if (traj) {
+      for (int a = 0; a < 3; ++a) traj[3 * f + a] = s.x[a];
+    }
+    if (!renders) continue;
+    for (int r = 0; r < S.rows; ++r) {
+      const double t_line = f * T_frame + r * T_line;
+      if (t_line >= bleach_s) break;
+      int k_lo = 0, k_hi = S.cols - 1;
+      if (!exact_all) {
+        const double horizon = t_line + (S.cols - 1) * S.dwell_s - s.t_s;
+        float m[3];
+        for (int a = 0; a < 3; ++a) {
+          m[a] = kExcursionSigmas * sqrt_f(static_cast<float>(2.0 * static_cast<double>(D_um2_s[a]) * horizon)) +
+                 static_cast<float>(abs_(static_cast<double>(v_um_s[a])) * horizon);
+        }
+        const float dz = max_(box_distance(s.x[0], 0.0f, P.box_lo_um[0], P.box_hi_um[0], P.boundary) - m[0], 0.0f);
+        const float dy = max_(box_distance(s.x[1], r * px, P.box_lo_um[1], P.box_hi_um[1], P.boundary) - m[1], 0.0f);
+        const float q = dz * dz * psf.inv_2sz2 + dy * dy * psf.inv_2sxy2;
+        if (q > budget) continue;
+        const float rx = sqrt_f((budget - q) / psf.inv_2sxy2) + m[2];
+        const float xlo = s.x[2] - rx, xhi = s.x[2] + rx;
+        int c_lo = 0, c_hi = S.cols - 1;
+        if (!(P.boundary == kBoundaryPeriodic && (xlo < P.box_lo_um[2] || xhi > P.box_hi_um[2]))) {
+          const float fl = -floor_f(-xlo / px), fh = floor_f(xhi / px);
+          if (fh < 0.0f || fl > static_cast<float>(S.cols - 1)) continue;
+          c_lo = static_cast<int>(max_(fl, 0.0f));
+          c_hi = static_cast<int>(min_(fh, static_cast<float>(S.cols - 1)));
+        }
+        if (c_lo > c_hi) continue;
+        if (S.reversed(r)) { k_lo = S.cols - 1 - c_hi; k_hi = S.cols - 1 - c_lo; }
+        else { k_lo = c_lo; k_hi = c_hi; }
+      }
+      // photobleaching: nothing from pixel times >= bleach_s
+      if (t_line + k_lo * S.dwell_s >= bleach_s) continue;
+      while (k_hi > k_lo && t_line + k_hi * S.dwell_s >= bleach_s) --k_hi;
+
+      walk_to(P, rng, sub, stream, D_um2_s, v_um_s, t_line + k_lo * S.dwell_s, s);
+      float* row = movie + (static_cast<std::int64_t>(f) * S.rows + r) * S.cols;
+      const float y_row = r * px;
+      for (int k = k_lo; k <= k_hi; ++k) {
+        if (k > k_lo) {
+          const U32x4 w = rng(s.counter++, sub, stream);
+          float z[4];
+          normal4_f(w, z);
+          for (int a = 0; a < 3; ++a) {
+            s.x[a] = wrap_coord(s.x[a] + dv_pix[a] + sd_pix[a] * z[a], P.box_lo_um[a], P.box_hi_um[a], P.boundary);
+          }
+        }
+        const int c = S.reversed(r) ? S.cols - 1 - k : k;
+        row[c] += psf(c * px - s.x[2], y_row - s.x[1], s.x[0]);
+      }
+      s.t_s = t_line + k_hi * S.dwell_s;
+    }
+  }
+}
+
+// Detector noise of one pixel: Poisson shot noise on the expected count, then Gaussian read
+// noise. Stream = movie, index = pixel index within the movie.
+BBB_HD float noisy_pixel(const Sim2pmParams& P, std::int64_t b, std::uint32_t pixel, float expected) {
+  const Philox rng = Philox::from_seed(P.seed);
+  const std::uint64_t stream = static_cast<std::uint64_t>(P.movie_offset + b);
+  float out = expected;
+  if (P.shot_noise) {
+    out = static_cast<float>(poisson_d(rng, pixel, kNoiseSub + 1u, stream,
+                                       static_cast<double>(max_(expected, 0.0f))));
+  }
+  if (P.read_sigma > 0.0f) {
+    const U32x4 w = rng(pixel, kNoiseSub, stream);
+    float z0, z1;
+    box_muller_f(w.v[0], w.v[1], z0, z1);
+    out = out + P.read_sigma * z0;
+  }
+  return out;
+}
+
+}  // namespace bbb

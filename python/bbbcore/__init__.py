@@ -1,0 +1,13 @@
+"""bbbcore: GPU-accelerated imaging and modelling of the brain microvasculature and the BBB.
+
+Areas (one subpackage each): ``twophoton`` (two-photon movie simulator). Native kernels are
+registered as ``torch.ops.bbbcore.*`` custom ops when :mod:`bbbcore.ops` is imported (the public
+APIs import it for you).
+"""
+from __future__ import annotations
+
+from bbbcore._native import build_info, has_cuda
+
+__version__ = "0.1.0"
+
+__all__ = ["build_info", "has_cuda", "__version__"]

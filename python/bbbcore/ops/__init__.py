@@ -1,0 +1,7 @@
+"""torch.library custom ops of bbbcore (``torch.ops.bbbcore.*``), one module per area.
+
+Importing this package registers every op (CPU kernel, CUDA kernel, fake kernel).
+"""
+from bbbcore.ops import random, twophoton  # noqa: F401
+
+__all__ = ["random", "twophoton"]
