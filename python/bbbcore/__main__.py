@@ -1,0 +1,3 @@
+from bbbcore.cli import main
+
+raise SystemExit(main())
