@@ -16,16 +16,17 @@ __global__ void fill_kernel(float* movies, std::int64_t total, float value) {
 // One thread per movie: its particles are walked in index order, so every pixel sums the same
 // contributions in the same order as the OpenMP path.
 __global__ void walk_render_kernel(Sim2pmParams P, Sim2pmInputs in, Sim2pmOutputs out) {
-  const std::int64_t b = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (b >= P.batch) return;
-  simulate_2pm_movie(P, in, out, b);
+  for (std::int64_t b = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; b < P.batch;
+       b += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
+    simulate_2pm_movie(P, in, out, b);
 }
 
 __global__ void pad_traj_kernel(Sim2pmParams P, Sim2pmInputs in, Sim2pmOutputs out) {
-  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;  // b*N + p
-  if (i >= P.batch * P.n_max) return;
-  const std::int64_t b = i / P.n_max, p = i % P.n_max;
-  if (p >= in.n_particles[b]) hold_padded_trajectory(P, in, out, b, p);
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;  // b*N + p
+       i < P.batch * P.n_max; i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const std::int64_t b = i / P.n_max, p = i % P.n_max;
+    if (p >= in.n_particles[b]) hold_padded_trajectory(P, in, out, b, p);
+  }
 }
 
 __global__ void noise_kernel(Sim2pmParams P, float* movies, std::int64_t pixels) {
