@@ -68,6 +68,18 @@ def tensor(fn: str, arg: str, t, *, dtype: torch.dtype, shape: Sequence[int | No
     return t.contiguous()
 
 
+def to_numpy(x):
+    """Array-likes → NumPy on the CPU: torch tensors, NumPy, CuPy and other DLPack arrays
+    (zero-copy import through DLPack, then one copy to the host), lists and scalars."""
+    import numpy as np
+
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    if isinstance(x, np.ndarray) or not hasattr(x, "__dlpack__"):
+        return np.asarray(x)
+    return torch.from_dlpack(x).cpu().numpy()
+
+
 def as_device(fn: str, device) -> torch.device:
     try:
         dev = torch.device(device)

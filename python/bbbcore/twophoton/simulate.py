@@ -82,7 +82,7 @@ def _poisson_inverse(lam: np.ndarray, u: np.ndarray) -> np.ndarray:
 
 def _per_movie(fn, name, value, batch, unit):
     """Scalar, (B,), (B, 1), (3,), (1, 3) or (B, 3) → float64 numpy (B, 3) in (z, y, x)."""
-    a = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+    a = _checks.to_numpy(value)
     try:
         a = a.astype(np.float64)
     except (TypeError, ValueError):
@@ -202,8 +202,10 @@ def simulate_movies(batch: int, diffusivity_um2_s, *, scan: ScanConfig | None = 
         if n_particles is not None or density_per_um3 is not None:
             _checks.fail(fn, "positions_um", "given without n_particles and density_per_um3",
                          "all of them")
-        pos = positions_um.detach().cpu() if isinstance(positions_um, torch.Tensor) else torch.as_tensor(positions_um)
-        pos = pos.to(torch.float64).numpy()
+        try:
+            pos = np.asarray(_checks.to_numpy(positions_um), dtype=np.float64)
+        except (TypeError, ValueError):
+            _checks.fail(fn, "positions_um", f"a numeric array of shape ({B}, N, 3)", type(positions_um).__name__)
         if pos.ndim != 3 or pos.shape[0] != B or pos.shape[2] != 3:
             _checks.fail(fn, "positions_um", f"of shape ({B}, N, 3)", tuple(pos.shape))
         if not np.all(np.isfinite(pos)):
@@ -216,7 +218,7 @@ def simulate_movies(batch: int, diffusivity_um2_s, *, scan: ScanConfig | None = 
         if n_particles is not None and density_per_um3 is not None:
             _checks.fail(fn, "n_particles", "given without density_per_um3", "both")
         if n_particles is not None:
-            counts = np.asarray(n_particles.cpu() if isinstance(n_particles, torch.Tensor) else n_particles)
+            counts = _checks.to_numpy(n_particles)
             if counts.ndim == 0:
                 counts = np.full(B, counts)
             if counts.shape != (B,) or not np.issubdtype(counts.dtype, np.integer) or np.any(counts < 0):
