@@ -13,10 +13,32 @@ from bbbcore._native import _C, check_device, on_device, stream_ptr
 _U32 = 0xFFFFFFFF
 
 
+def _blocks(counter, key):
+    n = counter.shape[0] if counter.dim() == 2 else -1
+    counter = _checks.tensor("philox4x32", "counter", counter, dtype=torch.int32, shape=(None, 4))
+    key = _checks.tensor("philox4x32", "key", key, dtype=torch.int32, shape=(n, 2), device=counter.device)
+    return counter, key
+
+
+def _means(lam):
+    check_device("random_poisson", lam)
+    if lam.dtype != torch.float32:
+        _checks.fail("random_poisson", "lam", "of dtype torch.float32", lam.dtype)
+    return lam.contiguous()
+
+
+def _fill_target(out):
+    check_device("normal", out)
+    if out.dtype != torch.float32:
+        _checks.fail("normal_fill_", "out", "of dtype torch.float32", out.dtype)
+    return out if out.is_contiguous() else torch.empty_like(out, memory_format=torch.contiguous_format)
+
+
 @torch.library.custom_op("bbbcore::philox4x32", mutates_args=(), device_types="cpu")
 def philox4x32(counter: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
     """Philox4x32-10 blocks. counter: int32 ``[n, 4]``, key: int32 ``[n, 2]`` (bit patterns of
     unsigned words) → int32 ``[n, 4]``."""
+    counter, key = _blocks(counter, key)
     out = torch.empty_like(counter)
     _C.philox4x32_cpu(counter.data_ptr(), key.data_ptr(), out.data_ptr(), counter.shape[0])
     return out
@@ -25,6 +47,7 @@ def philox4x32(counter: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
 @philox4x32.register_kernel("cuda")
 def _philox4x32_cuda(counter, key):
     check_device("philox4x32", counter)
+    counter, key = _blocks(counter, key)
     out = torch.empty_like(counter)
     with on_device(counter.device):
         _C.philox4x32_cuda(counter.data_ptr(), key.data_ptr(), out.data_ptr(), counter.shape[0],
@@ -39,20 +62,26 @@ def _(counter, key):
 
 @torch.library.custom_op("bbbcore::normal_fill_", mutates_args=("out",), device_types="cpu")
 def normal_fill_(out: torch.Tensor, seed: int, stream: int) -> None:
-    """Fill float32 ``out`` (contiguous) with standard normals of Philox stream (seed, stream)."""
-    _C.normal_fill_cpu(seed, stream, out.data_ptr(), out.numel())
+    """Fill float32 ``out`` (in C order) with standard normals of Philox stream (seed, stream)."""
+    dst = _fill_target(out)
+    _C.normal_fill_cpu(seed, stream, dst.data_ptr(), dst.numel())
+    if dst is not out:
+        out.copy_(dst)
 
 
 @normal_fill_.register_kernel("cuda")
 def _normal_fill_cuda(out, seed, stream):
-    check_device("normal", out)
+    dst = _fill_target(out)
     with on_device(out.device):
-        _C.normal_fill_cuda(seed, stream, out.data_ptr(), out.numel(), stream_ptr(out.device))
+        _C.normal_fill_cuda(seed, stream, dst.data_ptr(), dst.numel(), stream_ptr(out.device))
+    if dst is not out:
+        out.copy_(dst)
 
 
 @torch.library.custom_op("bbbcore::random_poisson", mutates_args=(), device_types="cpu")
 def random_poisson(lam: torch.Tensor, seed: int, stream: int) -> torch.Tensor:
     """Poisson counts (as float32) with means ``lam`` (float32, any shape)."""
+    lam = _means(lam)
     out = torch.empty_like(lam)
     _C.poisson_fill_cpu(seed, stream, lam.data_ptr(), out.data_ptr(), lam.numel())
     return out
@@ -60,7 +89,7 @@ def random_poisson(lam: torch.Tensor, seed: int, stream: int) -> torch.Tensor:
 
 @random_poisson.register_kernel("cuda")
 def _random_poisson_cuda(lam, seed, stream):
-    check_device("random_poisson", lam)
+    lam = _means(lam)
     out = torch.empty_like(lam)
     with on_device(lam.device):
         _C.poisson_fill_cuda(seed, stream, lam.data_ptr(), out.data_ptr(), lam.numel(), stream_ptr(lam.device))

@@ -9,9 +9,28 @@ from __future__ import annotations
 
 import torch
 
+from bbbcore import _checks
 from bbbcore._native import _C, check_device, on_device, stream_ptr
 
 BOUNDARIES = {"free": 0, "periodic": 1, "reflecting": 2}
+
+
+def _inputs(pos0_um, n_particles, diffusivity_um2_s, drift_um_s, sigma_um, amplitude, bleach_s):
+    """Check dtypes, shapes and devices of the raw op's tensors; return them contiguous."""
+    fn = "simulate_2pm"
+    check_device(fn, pos0_um)
+    if pos0_um.dim() != 3:
+        _checks.fail(fn, "pos0_um", "of shape (B, N, 3)", tuple(pos0_um.shape))
+    B, N = pos0_um.shape[0], pos0_um.shape[1]
+    dev = pos0_um.device
+    spec = (("pos0_um", pos0_um, torch.float32, (B, N, 3)),
+            ("n_particles", n_particles, torch.int32, (B,)),
+            ("diffusivity_um2_s", diffusivity_um2_s, torch.float32, (B, 3)),
+            ("drift_um_s", drift_um_s, torch.float32, (B, 3)),
+            ("sigma_um", sigma_um, torch.float32, (B, 2)),
+            ("amplitude", amplitude, torch.float32, (B, N)),
+            ("bleach_s", bleach_s, torch.float64, (B, N)))
+    return tuple(_checks.tensor(fn, name, t, dtype=dt, shape=shape, device=dev) for name, t, dt, shape in spec)
 
 
 def _params(pos0, frames, rows, cols, pixel_size_um, dwell_s, line_retrace_s, frame_retrace_s,
@@ -48,6 +67,8 @@ def simulate_2pm(pos0_um: torch.Tensor, n_particles: torch.Tensor, diffusivity_u
     bleach_s float64 [B, N]. Returns movies float32 [B, T, R, C] and trajectories float32
     [B, N, T, 3] (shape (0,) when not requested).
     """
+    pos0_um, n_particles, diffusivity_um2_s, drift_um_s, sigma_um, amplitude, bleach_s = _inputs(
+        pos0_um, n_particles, diffusivity_um2_s, drift_um_s, sigma_um, amplitude, bleach_s)
     P = _params(pos0_um, frames, rows, cols, pixel_size_um, dwell_s, line_retrace_s, frame_retrace_s,
                 bidirectional, box_um, boundary, background, read_sigma, shot_noise, render_tol, seed,
                 movie_offset)
@@ -64,7 +85,8 @@ def _simulate_2pm_cuda(pos0_um, n_particles, diffusivity_um2_s, drift_um_s, sigm
                        bleach_s, frames, rows, cols, pixel_size_um, dwell_s, line_retrace_s,
                        frame_retrace_s, bidirectional, box_um, boundary, background, read_sigma,
                        shot_noise, render_tol, seed, movie_offset, return_trajectories):
-    check_device("simulate_2pm", pos0_um)
+    pos0_um, n_particles, diffusivity_um2_s, drift_um_s, sigma_um, amplitude, bleach_s = _inputs(
+        pos0_um, n_particles, diffusivity_um2_s, drift_um_s, sigma_um, amplitude, bleach_s)
     P = _params(pos0_um, frames, rows, cols, pixel_size_um, dwell_s, line_retrace_s, frame_retrace_s,
                 bidirectional, box_um, boundary, background, read_sigma, shot_noise, render_tol, seed,
                 movie_offset)

@@ -4,8 +4,9 @@
 // Exactness. A particle's position is drawn at every pixel time at which its PSF can add at least
 // `render_tol` expected counts to the scanned pixel, and at every frame's first pixel time. Between
 // two drawn times the walk takes one Gaussian step with the variance of the whole interval, which
-// is the exact Brownian transition (drift and the periodic / reflecting box included: wrapping or
-// folding the end point of a free step is exact for those boundaries). A line, or the part of a
+// is the exact Brownian transition (with drift, and in a periodic box: wrapping the end point of a
+// free step is exact; folding it into a reflecting box is exact for pure diffusion only, so the
+// Python layer refuses drift with a reflecting box). A line, or the part of a
 // line away from the particle, is skipped when the particle cannot reach it: the bound uses its
 // distance minus kExcursionSigmas standard deviations of the displacement (plus drift) until the
 // end of the line, so the chance that a skipped pixel would have received more than render_tol
