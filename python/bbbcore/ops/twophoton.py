@@ -52,6 +52,26 @@ def _outputs(pos0, frames, rows, cols, return_trajectories):
     return movies, traj
 
 
+def _launch(a: dict, cuda: bool):
+    """Validate the op's arguments ``a`` (by name), allocate the outputs and run one launcher."""
+    tensors = _inputs(a["pos0_um"], a["n_particles"], a["diffusivity_um2_s"], a["drift_um_s"],
+                      a["sigma_um"], a["amplitude"], a["bleach_s"])
+    pos0 = tensors[0]
+    P = _params(pos0, a["frames"], a["rows"], a["cols"], a["pixel_size_um"], a["dwell_s"],
+                a["line_retrace_s"], a["frame_retrace_s"], a["bidirectional"], a["box_um"],
+                a["boundary"], a["background"], a["read_sigma"], a["shot_noise"], a["render_tol"],
+                a["seed"], a["movie_offset"])
+    movies, traj = _outputs(pos0, a["frames"], a["rows"], a["cols"], a["return_trajectories"])
+    ptrs = [t.data_ptr() for t in tensors] + [movies.data_ptr(),
+                                              traj.data_ptr() if a["return_trajectories"] else 0]
+    if cuda:
+        with on_device(pos0.device):
+            _C.simulate_2pm_cuda(P, *ptrs, stream_ptr(pos0.device))
+    else:
+        _C.simulate_2pm_cpu(P, *ptrs)
+    return movies, traj
+
+
 @torch.library.custom_op("bbbcore::simulate_2pm", mutates_args=(), device_types="cpu")
 def simulate_2pm(pos0_um: torch.Tensor, n_particles: torch.Tensor, diffusivity_um2_s: torch.Tensor,
                  drift_um_s: torch.Tensor, sigma_um: torch.Tensor, amplitude: torch.Tensor,
@@ -67,17 +87,7 @@ def simulate_2pm(pos0_um: torch.Tensor, n_particles: torch.Tensor, diffusivity_u
     bleach_s float64 [B, N]. Returns movies float32 [B, T, R, C] and trajectories float32
     [B, N, T, 3] (shape (0,) when not requested).
     """
-    pos0_um, n_particles, diffusivity_um2_s, drift_um_s, sigma_um, amplitude, bleach_s = _inputs(
-        pos0_um, n_particles, diffusivity_um2_s, drift_um_s, sigma_um, amplitude, bleach_s)
-    P = _params(pos0_um, frames, rows, cols, pixel_size_um, dwell_s, line_retrace_s, frame_retrace_s,
-                bidirectional, box_um, boundary, background, read_sigma, shot_noise, render_tol, seed,
-                movie_offset)
-    movies, traj = _outputs(pos0_um, frames, rows, cols, return_trajectories)
-    _C.simulate_2pm_cpu(P, pos0_um.data_ptr(), n_particles.data_ptr(), diffusivity_um2_s.data_ptr(),
-                        drift_um_s.data_ptr(), sigma_um.data_ptr(), amplitude.data_ptr(),
-                        bleach_s.data_ptr(), movies.data_ptr(),
-                        traj.data_ptr() if return_trajectories else 0)
-    return movies, traj
+    return _launch(locals(), cuda=False)
 
 
 @simulate_2pm.register_kernel("cuda")
@@ -85,18 +95,7 @@ def _simulate_2pm_cuda(pos0_um, n_particles, diffusivity_um2_s, drift_um_s, sigm
                        bleach_s, frames, rows, cols, pixel_size_um, dwell_s, line_retrace_s,
                        frame_retrace_s, bidirectional, box_um, boundary, background, read_sigma,
                        shot_noise, render_tol, seed, movie_offset, return_trajectories):
-    pos0_um, n_particles, diffusivity_um2_s, drift_um_s, sigma_um, amplitude, bleach_s = _inputs(
-        pos0_um, n_particles, diffusivity_um2_s, drift_um_s, sigma_um, amplitude, bleach_s)
-    P = _params(pos0_um, frames, rows, cols, pixel_size_um, dwell_s, line_retrace_s, frame_retrace_s,
-                bidirectional, box_um, boundary, background, read_sigma, shot_noise, render_tol, seed,
-                movie_offset)
-    movies, traj = _outputs(pos0_um, frames, rows, cols, return_trajectories)
-    with on_device(pos0_um.device):
-        _C.simulate_2pm_cuda(P, pos0_um.data_ptr(), n_particles.data_ptr(), diffusivity_um2_s.data_ptr(),
-                             drift_um_s.data_ptr(), sigma_um.data_ptr(), amplitude.data_ptr(),
-                             bleach_s.data_ptr(), movies.data_ptr(),
-                             traj.data_ptr() if return_trajectories else 0, stream_ptr(pos0_um.device))
-    return movies, traj
+    return _launch(locals(), cuda=True)
 
 
 @simulate_2pm.register_fake
