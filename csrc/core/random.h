@@ -21,7 +21,7 @@ void normal_fill_cpu(std::uint64_t seed, std::uint64_t stream, float* out /* [n]
 void normal_fill_cuda(std::uint64_t seed, std::uint64_t stream, float* out, std::int64_t n,
                       cudaStream_t cuda_stream);
 
-// out[i] = Poisson(lam[i]) drawn at counter (i, 0x80000001 + try, stream).
+// out[i] = Poisson(lam[i]) drawn at counter (i, 0x80000000 + try, stream).
 void poisson_fill_cpu(std::uint64_t seed, std::uint64_t stream, const float* lam /* [n] */,
                       float* out /* [n] */, std::int64_t n);
 void poisson_fill_cuda(std::uint64_t seed, std::uint64_t stream, const float* lam, float* out,

@@ -27,7 +27,8 @@ BBB_HD void normal_block(std::uint64_t seed, std::uint64_t stream, float* out, s
 BBB_HD void poisson_elem(std::uint64_t seed, std::uint64_t stream, const float* lam, float* out,
                          std::int64_t i) {
   const Philox rng = Philox::from_seed(seed);
-  out[i] = static_cast<float>(poisson_d(rng, static_cast<std::uint32_t>(i), 0x80000001u, stream,
+  const std::uint32_t idx = static_cast<std::uint32_t>(i);
+  out[i] = static_cast<float>(poisson_d(rng, rng(idx, 0x80000000u, stream), idx, 0x80000000u, stream,
                                         static_cast<double>(lam[i])));
 }
 

@@ -40,6 +40,7 @@ struct Sim2pmParams {
 };
 
 BBB_HD float wrap_coord(float x, float lo, float hi, int boundary) {
+  if (boundary == kBoundaryFree || (x >= lo && x < hi)) return x;
   if (boundary == kBoundaryPeriodic) {
     const float L = hi - lo;
     float y = x - lo;
@@ -69,8 +70,24 @@ BBB_HD float box_distance(float a, float b, float lo, float hi, int boundary) {
 struct WalkState {
   float x[3];                 // (z, y, x) [um]
   double t_s;                 // time of x relative to t0
-  std::uint32_t counter;      // Philox index of the next step
+  std::uint32_t counter;      // Philox index of the next block
+  float z[4];                 // normals of the current block
+  int left;                   // how many of z are still unused
 };
+
+// Three standard normals for one step: the four normals of each Philox block are all used, in
+// order (three blocks serve four steps).
+BBB_HD void next_normals3(const Philox& rng, std::uint32_t sub, std::uint64_t stream, WalkState& s,
+                          float out[3]) {
+  for (int a = 0; a < 3; ++a) {
+    if (s.left == 0) {
+      normal4_f(rng(s.counter++, sub, stream), s.z);
+      s.left = 4;
+    }
+    out[a] = s.z[4 - s.left];
+    --s.left;
+  }
+}
 
 // Advance the walker to time t_s (no draw when it is already there).
 BBB_HD void walk_to(const Sim2pmParams& P, const Philox& rng, std::uint32_t sub,
@@ -78,15 +95,44 @@ BBB_HD void walk_to(const Sim2pmParams& P, const Philox& rng, std::uint32_t sub,
                     WalkState& s) {
   const double dt = t_s - s.t_s;
   if (!(dt > 0.0)) return;
-  const U32x4 w = rng(s.counter++, sub, stream);
-  float z[4];
-  normal4_f(w, z);
+  float z[3];
+  next_normals3(rng, sub, stream, s, z);
   for (int a = 0; a < 3; ++a) {
     const float sd = sqrt_f(static_cast<float>(2.0 * static_cast<double>(D[a]) * dt));
     const float nx = s.x[a] + static_cast<float>(static_cast<double>(v[a]) * dt) + sd * z[a];
     s.x[a] = wrap_coord(nx, P.box_lo_um[a], P.box_hi_um[a], P.boundary);
   }
   s.t_s = t_s;
+}
+
+// Columns [c_lo, c_hi] of row r that a particle last drawn at state s may reach with at least
+// exp(-budget) of its peak within `horizon` seconds (margin: kExcursionSigmas SDs of the
+// displacement plus the drift). False when none.
+BBB_HD bool line_columns(const Sim2pmParams& P, const GaussianPSF& psf, const WalkState& s,
+                         const float* D_um2_s, const float* v_um_s, int r, float budget, double horizon,
+                         int& c_lo, int& c_hi) {
+  const int cols = P.scan.cols;
+  const float px = P.pixel_size_um;
+  float m[3];
+  for (int a = 0; a < 3; ++a) {
+    m[a] = kExcursionSigmas * sqrt_f(static_cast<float>(2.0 * static_cast<double>(D_um2_s[a]) * horizon)) +
+           static_cast<float>(abs_(static_cast<double>(v_um_s[a])) * horizon);
+  }
+  const float dz = max_(box_distance(s.x[0], 0.0f, P.box_lo_um[0], P.box_hi_um[0], P.boundary) - m[0], 0.0f);
+  const float dy = max_(box_distance(s.x[1], r * px, P.box_lo_um[1], P.box_hi_um[1], P.boundary) - m[1], 0.0f);
+  const float q = dz * dz * psf.inv_2sz2 + dy * dy * psf.inv_2sxy2;
+  if (q > budget) return false;
+  const float rx = sqrt_f((budget - q) / psf.inv_2sxy2) + m[2];
+  const float xlo = s.x[2] - rx, xhi = s.x[2] + rx;
+  c_lo = 0;
+  c_hi = cols - 1;
+  if (!(P.boundary == kBoundaryPeriodic && (xlo < P.box_lo_um[2] || xhi > P.box_hi_um[2]))) {
+    const float fl = -floor_f(-xlo / px), fh = floor_f(xhi / px);
+    if (fh < 0.0f || fl > static_cast<float>(cols - 1)) return false;
+    c_lo = static_cast<int>(max_(fl, 0.0f));
+    c_hi = static_cast<int>(min_(fh, static_cast<float>(cols - 1)));
+  }
+  return c_lo <= c_hi;
 }
 
 // Walk particle `p` of movie `b` through the whole movie, adding its PSF to `movie` (expected
@@ -109,6 +155,7 @@ BBB_HD void walk_render_particle(const Sim2pmParams& P, std::int64_t b, std::int
   for (int a = 0; a < 3; ++a) s.x[a] = pos0_um[a];
   s.t_s = 0.0;
   s.counter = 0;
+  s.left = 0;
 
   // budget: the particle is relevant where exponent <= log(amplitude / tol)
   const bool renders = amplitude > 0.0f && amplitude > P.render_tol;
@@ -132,26 +179,16 @@ BBB_HD void walk_render_particle(const Sim2pmParams& P, std::int64_t b, std::int
       if (t_line >= bleach_s) break;
       int k_lo = 0, k_hi = S.cols - 1;
       if (!exact_all) {
-        const double horizon = t_line + (S.cols - 1) * S.dwell_s - s.t_s;
-        float m[3];
-        for (int a = 0; a < 3; ++a) {
-          m[a] = kExcursionSigmas * sqrt_f(static_cast<float>(2.0 * static_cast<double>(D_um2_s[a]) * horizon)) +
-                 static_cast<float>(abs_(static_cast<double>(v_um_s[a])) * horizon);
+        // Stage 1, no draw: can the particle reach this line from where it was last drawn?
+        const double line_end = t_line + (S.cols - 1) * S.dwell_s;
+        int c_lo, c_hi;
+        if (!line_columns(P, psf, s, D_um2_s, v_um_s, r, budget, line_end - s.t_s, c_lo, c_hi)) continue;
+        // Stage 2: draw its position at the line start and decide again with the line's own
+        // (short) horizon; this keeps a long unobserved interval from widening the window.
+        if (s.t_s < t_line) {
+          walk_to(P, rng, sub, stream, D_um2_s, v_um_s, t_line, s);
+          if (!line_columns(P, psf, s, D_um2_s, v_um_s, r, budget, line_end - s.t_s, c_lo, c_hi)) continue;
         }
-        const float dz = max_(box_distance(s.x[0], 0.0f, P.box_lo_um[0], P.box_hi_um[0], P.boundary) - m[0], 0.0f);
-        const float dy = max_(box_distance(s.x[1], r * px, P.box_lo_um[1], P.box_hi_um[1], P.boundary) - m[1], 0.0f);
-        const float q = dz * dz * psf.inv_2sz2 + dy * dy * psf.inv_2sxy2;
-        if (q > budget) continue;
-        const float rx = sqrt_f((budget - q) / psf.inv_2sxy2) + m[2];
-        const float xlo = s.x[2] - rx, xhi = s.x[2] + rx;
-        int c_lo = 0, c_hi = S.cols - 1;
-        if (!(P.boundary == kBoundaryPeriodic && (xlo < P.box_lo_um[2] || xhi > P.box_hi_um[2]))) {
-          const float fl = -floor_f(-xlo / px), fh = floor_f(xhi / px);
-          if (fh < 0.0f || fl > static_cast<float>(S.cols - 1)) continue;
-          c_lo = static_cast<int>(max_(fl, 0.0f));
-          c_hi = static_cast<int>(min_(fh, static_cast<float>(S.cols - 1)));
-        }
-        if (c_lo > c_hi) continue;
         if (S.reversed(r)) { k_lo = S.cols - 1 - c_hi; k_hi = S.cols - 1 - c_lo; }
         else { k_lo = c_lo; k_hi = c_hi; }
       }
@@ -164,9 +201,8 @@ BBB_HD void walk_render_particle(const Sim2pmParams& P, std::int64_t b, std::int
       const float y_row = r * px;
       for (int k = k_lo; k <= k_hi; ++k) {
         if (k > k_lo) {
-          const U32x4 w = rng(s.counter++, sub, stream);
-          float z[4];
-          normal4_f(w, z);
+          float z[3];
+          next_normals3(rng, sub, stream, s, z);
           for (int a = 0; a < 3; ++a) {
             s.x[a] = wrap_coord(s.x[a] + dv_pix[a] + sd_pix[a] * z[a], P.box_lo_um[a], P.box_hi_um[a], P.boundary);
           }
@@ -180,19 +216,20 @@ BBB_HD void walk_render_particle(const Sim2pmParams& P, std::int64_t b, std::int
 }
 
 // Detector noise of one pixel: Poisson shot noise on the expected count, then Gaussian read
-// noise. Stream = movie, index = pixel index within the movie.
+// noise. Stream = movie, index = pixel index within the movie; the first Philox block serves the
+// first Poisson try (words 0, 1) and the read noise (words 2, 3).
 BBB_HD float noisy_pixel(const Sim2pmParams& P, std::int64_t b, std::uint32_t pixel, float expected) {
   const Philox rng = Philox::from_seed(P.seed);
   const std::uint64_t stream = static_cast<std::uint64_t>(P.movie_offset + b);
+  const U32x4 w = rng(pixel, kNoiseSub, stream);
   float out = expected;
   if (P.shot_noise) {
-    out = static_cast<float>(poisson_d(rng, pixel, kNoiseSub + 1u, stream,
+    out = static_cast<float>(poisson_d(rng, w, pixel, kNoiseSub, stream,
                                        static_cast<double>(max_(expected, 0.0f))));
   }
   if (P.read_sigma > 0.0f) {
-    const U32x4 w = rng(pixel, kNoiseSub, stream);
     float z0, z1;
-    box_muller_f(w.v[0], w.v[1], z0, z1);
+    box_muller_f(w.v[2], w.v[3], z0, z1);
     out = out + P.read_sigma * z0;
   }
   return out;
