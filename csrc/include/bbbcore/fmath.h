@@ -20,7 +20,10 @@ BBB_HD float log_f(float x) {
   std::uint32_t i = float_as_u32(x);
   int e = static_cast<int>((i >> 23) & 0xffu) - 127;
   float m = u32_as_float((i & 0x7fffffu) | 0x3f800000u);  // [1, 2)
-  if (m > 1.41421356f) { m = m * 0.5f; e += 1; }           // [0.707, 1.414)
+  // to [0.707, 1.414) without a branch (random inputs would mispredict half the time)
+  const int big = m > 1.41421356f ? 1 : 0;
+  m = m * (1.0f - 0.5f * static_cast<float>(big));         // exact: * 1 or * 0.5
+  e += big;
   const float f = m - 1.0f;
   const float s = f / (2.0f + f);                           // |s| <= 0.1716
   const float s2 = s * s;
@@ -60,11 +63,14 @@ BBB_HD void sincos_turns_f(float u, float& s, float& c) {
                    a2 * 2.7557319e-06f))));
   const float ca = 1.0f + a2 * (-0.5f + a2 * (0.041666668f + a2 * (-0.0013888889f +
                    a2 * (2.4801587e-05f - a2 * 2.7557319e-07f))));
+  // quadrant q: (s, c) = (sa, ca), (ca, -sa), (-sa, -ca), (-ca, sa); selected without branches
+  // (the quadrant of a random angle is unpredictable); the sign products are exact.
   const int q = static_cast<int>(n) & 3;
-  if (q == 0) { s = sa; c = ca; }
-  else if (q == 1) { s = ca; c = -sa; }
-  else if (q == 2) { s = -sa; c = -ca; }
-  else { s = -ca; c = sa; }
+  const int odd = q & 1;
+  const float sign = 1.0f - 2.0f * static_cast<float>((q >> 1) & 1);
+  const float sc[2] = {sa, ca};
+  s = sign * sc[odd];
+  c = sign * (1.0f - 2.0f * static_cast<float>(odd)) * sc[odd ^ 1];
 }
 
 // Natural log in double for finite x > 0 (normal numbers).
@@ -72,7 +78,9 @@ BBB_HD double log_d(double x) {
   std::uint64_t i = double_as_u64(x);
   int e = static_cast<int>((i >> 52) & 0x7ffu) - 1023;
   double m = u64_as_double((i & 0xfffffffffffffull) | 0x3ff0000000000000ull);
-  if (m > 1.4142135623730951) { m = m * 0.5; e += 1; }
+  const int big = m > 1.4142135623730951 ? 1 : 0;
+  m = m * (1.0 - 0.5 * static_cast<double>(big));
+  e += big;
   const double f = m - 1.0;
   const double s = f / (2.0 + f);
   const double s2 = s * s;

@@ -41,18 +41,24 @@ BBB_HD double sqrt_d(double x) {
   return std::sqrt(x);
 #endif
 }
+// Exact floor. Host: without SSE4.1 (the x86-64 baseline) std::floor is a library call, so
+// truncate and correct; values of magnitude >= 2^52 (2^23 for float) are integers already.
 BBB_HD double floor_d(double x) {
 #if defined(__CUDA_ARCH__)
   return ::floor(x);
 #else
-  return std::floor(x);
+  if (!(x > -4503599627370496.0 && x < 4503599627370496.0) || x == 0.0) return x;  // keeps -0.0
+  const double t = static_cast<double>(static_cast<long long>(x));
+  return t - (t > x ? 1.0 : 0.0);
 #endif
 }
 BBB_HD float floor_f(float x) {
 #if defined(__CUDA_ARCH__)
   return ::floorf(x);
 #else
-  return std::floor(x);
+  if (!(x > -8388608.0f && x < 8388608.0f) || x == 0.0f) return x;
+  const float t = static_cast<float>(static_cast<int>(x));
+  return t - (t > x ? 1.0f : 0.0f);
 #endif
 }
 
