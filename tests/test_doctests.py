@@ -1,0 +1,16 @@
+"""The ``Example:`` blocks of the public docstrings run as doctests."""
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["bbbcore._native", "bbbcore.ops.random", "bbbcore.twophoton.timing",
+           "bbbcore.twophoton.simulate"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0, f"{name} has no docstring example"
+    assert result.failed == 0
