@@ -541,6 +541,17 @@ def default_threads() -> list[int]:
     return ts + [ncpu]
 
 
+def _fractions(row: dict, floor: float, bytes_per_s, ref_row, frames: int) -> dict:
+    """Roofline fractions and the ratio to the reference shared by the CPU and CUDA tables."""
+    return {
+        "frac_rng_floor": row["movies_per_s"] / floor if row["mode"] == "exact" else None,
+        "frac_mem_roof": row["movies_per_s"] * movie_bytes(frames) / bytes_per_s if bytes_per_s else None,
+        "x_reference": row["movies_per_s"] / ref_row["movies_per_s_scaled_to_frames"][str(frames)]
+        if ref_row
+        else None,
+    }
+
+
 def summarize(payload: dict, cfg: dict) -> dict:
     """Floors, roofline fractions and native/reference ratios; printed and returned."""
     frames, rf = cfg["frames"], cfg["ref_frames"]
@@ -570,15 +581,8 @@ def summarize(payload: dict, cfg: dict) -> dict:
                 )
             }
             s["rng_floor_movies_per_s"] = floor
-            s["frac_rng_floor"] = row["movies_per_s"] / floor if row["mode"] == "exact" else None
             s["x_exact_rng_floor"] = row["movies_per_s"] / floor
-            s["frac_mem_roof"] = (
-                row["movies_per_s"] * movie_bytes(frames) / bw_cpu if bw_cpu else None
-            )
-            r = ref.get(row["n_particles"])
-            s["x_reference"] = (
-                row["movies_per_s"] / r["movies_per_s_scaled_to_frames"][str(frames)] if r else None
-            )
+            s.update(_fractions(row, floor, bw_cpu, ref.get(row["n_particles"]), frames))
             summary["cpu"].append(s)
     if summary["cpu"]:
         print_table(
@@ -702,12 +706,7 @@ def summarize(payload: dict, cfg: dict) -> dict:
                 if row["n_particles"] == 50 and frames == 400
                 else None
             )
-            s["frac_rng_floor"] = row["movies_per_s"] / floor if row["mode"] == "exact" else None
-            s["frac_mem_roof"] = row["movies_per_s"] * movie_bytes(frames) / bw
-            r = ref.get(row["n_particles"])
-            s["x_reference"] = (
-                row["movies_per_s"] / r["movies_per_s_scaled_to_frames"][str(frames)] if r else None
-            )
+            s.update(_fractions(row, floor, bw, ref.get(row["n_particles"]), frames))
             s["goal_5e4_met"] = (
                 row["movies_per_s"] >= DESIGN_FLOOR_CUDA
                 if row["n_particles"] == 50 and frames == 400
