@@ -5,7 +5,8 @@ import importlib
 import pytest
 
 MODULES = ["bbbcore._native", "bbbcore.ops.random", "bbbcore.twophoton.timing",
-           "bbbcore.twophoton.simulate"]
+           "bbbcore.twophoton.simulate", "bbbcore.diffusion.classic", "bbbcore.diffusion.dle",
+           "bbbcore.diffusion.estimate", "bbbcore.diffusion.train"]
 
 
 @pytest.mark.parametrize("name", MODULES)
