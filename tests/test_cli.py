@@ -65,3 +65,41 @@ def test_info_and_module_entry_point():
                        text=True, check=True)
     info = json.loads(r.stdout)
     assert {"version", "with_cuda", "cuda_archs", "openmp", "has_cuda"} <= set(info)
+
+
+def test_train_dle_then_estimate_diffusion(tmp_path, capsys):
+    """train-dle writes weights + a JSON record; estimate-diffusion reads a movie and prints D ± σ."""
+    weights = tmp_path / "tiny.pt"
+    rc = main(["train-dle", "--out", str(weights), "--preset", "small", "--steps", "2",
+               "--batch-size", "2", "--pretrain-steps", "0", "--frames", "4", "--val-size", "2",
+               "--device", "cpu"])
+    assert rc == 0
+    record = json.loads(weights.with_suffix(".json").read_text())["metadata"]
+    assert record["task"] == "low" and record["steps"] == 2
+    assert record["command"].startswith("bbbcore train-dle --out")
+
+    from bbbcore.twophoton import ScanConfig, simulate_movies
+    scan = ScanConfig(frames=6, rows=30, cols=30)
+    movies, _ = simulate_movies(1, 0.5, scan=scan, seed=2)
+    movie = tmp_path / "movie.npy"
+    np.save(movie, movies[0].numpy())
+    out_json, out_png = tmp_path / "d.json", tmp_path / "map.png"
+    # a 30×30 acquisition has longer lines and frames than the 20×20 training scan: warned
+    with pytest.warns(UserWarning, match="line_period_s"):
+        rc = main(["estimate-diffusion", str(movie), "--model", str(weights), "--pixel-size-um",
+                   "0.2", "--dwell-us", "8", "--line-retrace-ms", "1.348", "--frame-retrace-ms",
+                   "33", "--stride", "10", "--json", str(out_json), "--map", str(out_png)])
+    assert rc == 0
+    assert "D = " in capsys.readouterr().out
+    res = json.loads(out_json.read_text())
+    assert np.isfinite(res["d_um2_s"]) and res["sigma_um2_s"] > 0 and res["n_crops"] == 4
+    assert out_png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_estimate_diffusion_bad_movie(tmp_path, capsys):
+    movie = tmp_path / "flat.npy"
+    np.save(movie, np.zeros((4, 8)))
+    rc = main(["estimate-diffusion", str(movie), "--pixel-size-um", "0.2", "--dwell-us", "8",
+               "--line-retrace-ms", "1.348"])
+    assert rc == 2
+    assert "movie must be (T, Y, X)" in capsys.readouterr().err

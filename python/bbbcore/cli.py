@@ -1,16 +1,21 @@
 """Command line: ``bbbcore <command>`` (also ``python -m bbbcore``).
 
 Commands:
-    info            build and device information
-    simulate-2pm    simulate two-photon movies: TIFF + ground truth (JSON/NPZ) + PNG montage
+    info                build and device information
+    simulate-2pm        simulate two-photon movies: TIFF + ground truth (JSON/NPZ) + PNG montage
+    train-dle           train the deep-learning diffusion estimator on movies simulated on the fly
+    estimate-diffusion  D ± σ of a movie (TIFF/NPY) with a DLE, optional per-crop map (PNG)
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import shlex
 import sys
 from pathlib import Path
+
+import numpy as np
 
 
 def _cmd_info(args) -> int:
@@ -77,7 +82,6 @@ def _simulate_parser(sub):
 
 
 def _cmd_simulate(args) -> int:
-    import numpy as np
     import torch
     from tqdm.auto import tqdm
 
@@ -180,6 +184,126 @@ def _cmd_simulate(args) -> int:
     return 0
 
 
+def _train_parser(sub):
+    p = sub.add_parser("train-dle", help="train a DLE on movies simulated on the fly",
+                       description="Train the deep-learning estimator of Kirkegaard et al. (autoencoder "
+                                   "pre-training, then the Gaussian-likelihood predictor) on movies "
+                                   "simulated fresh for every step; save it with a JSON record.")
+    p.add_argument("--out", required=True, type=Path, help="weights file to write (.pt; a .json beside it)")
+    p.add_argument("--task", choices=("low", "high"), default="low",
+                   help="D ~ U(0, 1.5) (low) or U(0, 50) µm²/s (high)")
+    p.add_argument("--preset", choices=("paper", "small"), default="small",
+                   help="network size: the paper's (~56 M params, GPU) or small (~0.5 M, CPU)")
+    p.add_argument("--scan", choices=("paper", "paper_code"), default="paper", help="simulator constants")
+    p.add_argument("--steps", type=int, default=25_000, help="predictor steps (paper 25,000)")
+    p.add_argument("--batch-size", type=int, default=50, help="movies per step (paper 50)")
+    p.add_argument("--pretrain-steps", type=int, default=5_000, help="autoencoder steps (paper 5,000)")
+    p.add_argument("--pretrain-batch-size", type=int, default=512, help="frames per AE step (paper 512)")
+    p.add_argument("--frames", type=int, default=400, help="frames per training movie (paper 400)")
+    p.add_argument("--lr", type=float, default=0.01, help="predictor learning rate (paper 0.01)")
+    p.add_argument("--val-size", type=int, default=200, help="fixed validation movies")
+    p.add_argument("--val-every", type=int, default=500)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    p.add_argument("--amp", choices=("bf16", "fp16"), help="mixed precision (CUDA only)")
+    p.add_argument("--checkpoint", type=Path, help="training checkpoint (written periodically)")
+    p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    return p
+
+
+def _cmd_train(args) -> int:
+    import bbbcore
+    from bbbcore.diffusion import DLEConfig, save_dle, train_dle
+    from bbbcore.twophoton import NoiseConfig, PSFConfig, ScanConfig
+
+    if args.out.suffix != ".pt":
+        raise ValueError(f"train-dle: --out must end in .pt, got {str(args.out)!r}")
+    for path in (args.out, args.out.with_suffix(".json")):
+        if path.exists() and not args.overwrite:
+            raise FileExistsError(f"train-dle: {path} exists; pass --overwrite to replace it")
+    device = ("cuda" if bbbcore.has_cuda() else "cpu") if args.device == "auto" else args.device
+    config = DLEConfig.for_task(args.task, args.preset)
+    model, history = train_dle(
+        config, task=args.task, steps=args.steps, batch_size=args.batch_size,
+        pretrain_steps=args.pretrain_steps, pretrain_batch_size=args.pretrain_batch_size,
+        frames=args.frames, lr=args.lr, scan=getattr(ScanConfig, args.scan)(),
+        psf=getattr(PSFConfig, args.scan)(), noise=getattr(NoiseConfig, args.scan)(),
+        seed=args.seed, device=device, amp=args.amp, val_size=args.val_size,
+        val_every=args.val_every, checkpoint_path=args.checkpoint, resume=args.resume,
+        overwrite=args.overwrite)
+    if history.get("rank", 0) != 0:
+        return 0
+    meta = dict(model.metadata)
+    meta["command"] = "bbbcore " + shlex.join(args.argv)
+    meta["preset"] = args.preset
+    save_dle(args.out, model, config, meta, overwrite=args.overwrite)
+    last = {k: history[k][-1] for k in ("val_l1_um2_s", "val_nll", "val_coverage_1sigma") if history.get(k)}
+    print(f"trained {args.task}-D {args.preset} DLE for {args.steps} steps on {device}: "
+          + ", ".join(f"{k} {v:.4g}" for k, v in last.items()))
+    print(f"  {args.out}\n  {args.out.with_suffix('.json')}")
+    return 0
+
+
+def _estimate_parser(sub):
+    p = sub.add_parser("estimate-diffusion", help="D ± σ of a two-photon movie with a DLE",
+                       description="Estimate the diffusion coefficient of the particles in a (T, Y, X) "
+                                   "movie (TIFF or .npy) with the deep-learning estimator: crops of the "
+                                   "model's frame size, combined by inverse variance.")
+    p.add_argument("movie", type=Path, help="movie file: .tif/.tiff or .npy, shape (T, Y, X)")
+    p.add_argument("--model", default="low", help="'low', 'high' (shipped weights) or a .pt path")
+    p.add_argument("--pixel-size-um", type=float, required=True, help="pixel size [µm]")
+    p.add_argument("--dwell-us", type=float, required=True, help="pixel dwell time [µs]")
+    p.add_argument("--line-retrace-ms", type=float, required=True, help="line retrace [ms]")
+    p.add_argument("--frame-retrace-ms", type=float, default=0.0, help="frame retrace [ms]")
+    p.add_argument("--bidirectional", action="store_true")
+    p.add_argument("--stride", type=int, help="crop stride [px] (default: half the crop)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--strict-scan", action="store_true",
+                   help="refuse (instead of warn) when the scan timing differs from the model's")
+    p.add_argument("--map", type=Path, help="write the per-crop map as PNG")
+    p.add_argument("--json", type=Path, help="write the result as JSON")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    return p
+
+
+def _cmd_estimate(args) -> int:
+    from bbbcore import io
+    from bbbcore.diffusion import estimate_diffusion, plot_crop_map
+    from bbbcore.twophoton import ScanConfig
+
+    if not args.movie.exists():
+        raise FileNotFoundError(f"estimate-diffusion: movie {args.movie} does not exist")
+    movie = np.load(args.movie) if args.movie.suffix == ".npy" else io.read_tiff(args.movie)
+    if movie.ndim != 3:
+        raise ValueError(f"estimate-diffusion: movie must be (T, Y, X), got shape {movie.shape} "
+                         "(for a QTYX stack from simulate-2pm, save one movie)")
+    scan = ScanConfig(frames=movie.shape[0], rows=movie.shape[1], cols=movie.shape[2],
+                      pixel_size_um=args.pixel_size_um, dwell_us=args.dwell_us,
+                      line_retrace_ms=args.line_retrace_ms, frame_retrace_ms=args.frame_retrace_ms,
+                      bidirectional=args.bidirectional)
+    for path in (args.map, args.json):
+        if path is not None and path.exists() and not args.overwrite:
+            raise FileExistsError(f"estimate-diffusion: {path} exists; pass --overwrite to replace it")
+    res = estimate_diffusion(movie, scan, model=args.model, stride=args.stride,
+                             return_map=args.map is not None or args.json is not None,
+                             device=args.device, on_scan_mismatch="raise" if args.strict_scan else "warn")
+    print(f"D = {res.d_um2_s:.4g} ± {res.sigma_um2_s:.2g} µm²/s "
+          f"({res.n_crops} crops; ± {res.sigma_conservative_um2_s:.2g} allowing for their overlap)")
+    if args.map is not None:
+        plot_crop_map(res, args.map, overwrite=args.overwrite, title=str(args.movie.name))
+        print(f"  {args.map}")
+    if args.json is not None:
+        io.write_json(args.json, {"movie": str(args.movie), "d_um2_s": res.d_um2_s,
+                                  "sigma_um2_s": res.sigma_um2_s,
+                                  "sigma_conservative_um2_s": res.sigma_conservative_um2_s,
+                                  "n_crops": res.n_crops, "crop": res.crop, "stride": res.stride,
+                                  "crop_map": res.crop_map, "origins": res.origins,
+                                  "model": args.model}, overwrite=args.overwrite)
+        print(f"  {args.json}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bbbcore", description="bbbcore: imaging and modelling of "
                                      "the brain microvasculature and the blood-brain barrier")
@@ -188,12 +312,16 @@ def build_parser() -> argparse.ArgumentParser:
     pi.add_argument("--json", action="store_true", help="print JSON")
     pi.set_defaults(func=_cmd_info)
     _simulate_parser(sub).set_defaults(func=_cmd_simulate)
+    _train_parser(sub).set_defaults(func=_cmd_train)
+    _estimate_parser(sub).set_defaults(func=_cmd_estimate)
     return parser
 
 
 def main(argv=None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
     except (ValueError, FileExistsError, FileNotFoundError) as e:
