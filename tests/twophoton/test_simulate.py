@@ -100,6 +100,15 @@ def test_box_boundaries_keep_particles_inside(boundary, device):
                                return_trajectories=True, seed=2, device=device)
     traj = truth["trajectories_um"].cpu().double().numpy()
     lo, hi = box[:, 0], box[:, 1]
+    if boundary == "periodic":
+        # trajectories are the unwrapped, continuous paths: increments are the free walk's
+        # (drift·T, 2·D·T per axis), and wrapping them gives the positions inside the box
+        T = scan.frame_period_s
+        inc = np.diff(traj, axis=2).reshape(-1, 3)
+        assert np.allclose(inc.mean(0), np.array(drift) * T, atol=5 * math.sqrt(2 * 20.0 * T / len(inc)))
+        assert np.allclose(inc.var(0), 2 * 20.0 * T, rtol=0.05)
+        assert np.mean((traj < lo) | (traj > hi)) > 0.2
+        traj = lo + np.mod(traj - lo, hi - lo)
     assert np.all(traj >= lo - 1e-6) and np.all(traj <= hi + 1e-6)
     # uniform is the stationary distribution in either box: quarters hold 1/4 each
     last = traj[:, :, -1].reshape(-1, 3)

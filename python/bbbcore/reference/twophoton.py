@@ -150,7 +150,7 @@ def simulate_2pm_ref(pos0_um, n_particles, diffusivity_um2_s, drift_um_s, sigma_
 
     Returns:
         ``(movies, trajectories)``: float64 ``(B, T, R, C)`` and the positions at each frame's
-        first pixel time, float64 ``(B, N, T, 3)``.
+        first pixel time, float64 ``(B, N, T, 3)`` (unwrapped, continuous paths in a periodic box).
     """
     rng = np.random.default_rng(0) if rng is None else rng
     if boundary not in _BOUNDARIES:
@@ -177,6 +177,7 @@ def simulate_2pm_ref(pos0_um, n_particles, diffusivity_um2_s, drift_um_s, sigma_
     movies = np.empty((B, frames, rows, cols), dtype=np.float64)
     traj = np.empty((B, N, frames, 3), dtype=np.float64)
     t_prev = 0.0
+    unwrap = np.zeros_like(x)          # periodic box: displacement removed by wrapping [µm]
     for f in range(frames):
         noise = rng.standard_normal((rows, cols, B, N, 3))     # one step per pixel time
         for r in range(rows):
@@ -186,10 +187,14 @@ def simulate_2pm_ref(pos0_um, n_particles, diffusivity_um2_s, drift_um_s, sigma_
                 dt = t - t_prev
                 if dt > 0.0:
                     step = v * dt + np.sqrt(2.0 * D * dt) * noise[r, k]
-                    x = np.where(moves, _apply_boundary(x + step, lo, hi, boundary), x)
+                    free = x + step
+                    wrapped = _apply_boundary(free, lo, hi, boundary)
+                    if boundary == "periodic":
+                        unwrap = np.where(moves, unwrap + (free - wrapped), unwrap)
+                    x = np.where(moves, wrapped, x)
                     t_prev = t
                 if r == 0 and k == 0:
-                    traj[:, :, f, :] = x
+                    traj[:, :, f, :] = x + unwrap     # continuous path (periodic box)
                 lit = np.where(present & (t < bleach), amp, 0.0)
                 movies[:, f, r, c] = background + _psf_sum(
                     x[..., 2], x[..., 1], x[..., 0], lit, sxy, sz,

@@ -156,7 +156,9 @@ def simulate_movies(batch: int, diffusivity_um2_s, *, scan: ScanConfig | None = 
         tensors on ``device``: ``diffusivity_um2_s`` ``(B,)`` (isotropic) or ``(B, 3)``,
         ``n_particles`` ``(B,)``, ``sigma_xy_um`` and ``sigma_z_um`` ``(B,)``, ``brightness``
         ``(B, N)``, ``bleach_time_s`` ``(B, N)``, ``positions0_um`` ``(B, N, 3)`` and, when
-        asked, ``trajectories_um`` ``(B, N, T, 3)``; plus floats ``pixel_size_um``,
+        asked, ``trajectories_um`` ``(B, N, T, 3)`` (continuous, unwrapped paths in a periodic
+        box, so MSDs can be taken from them directly; folded positions in a reflecting box);
+        plus floats ``pixel_size_um``,
         ``frame_period_s``, ``box_um``.
 
     Raises:

@@ -39,13 +39,17 @@ struct Sim2pmParams {
   std::int64_t movie_offset;  // global index of movie 0 (Philox stream = movie_offset + b)
 };
 
-BBB_HD float wrap_coord(float x, float lo, float hi, int boundary) {
+// Bring x back into [lo, hi): periodic wrap (counting the box lengths crossed in `images`, so
+// that x + images * (hi - lo) is the unwrapped, continuous path) or reflecting fold.
+BBB_HD float wrap_coord(float x, float lo, float hi, int boundary, int& images) {
   if (boundary == kBoundaryFree || (x >= lo && x < hi)) return x;
   if (boundary == kBoundaryPeriodic) {
     const float L = hi - lo;
     float y = x - lo;
-    y = y - L * floor_f(y / L);
-    if (y >= L) y = y - L;
+    const float k = floor_f(y / L);
+    y = y - L * k;
+    images += static_cast<int>(k);
+    if (y >= L) { y = y - L; images += 1; }
     if (y < 0.0f) y = 0.0f;
     return lo + y;
   }
@@ -68,7 +72,8 @@ BBB_HD float box_distance(float a, float b, float lo, float hi, int boundary) {
 }
 
 struct WalkState {
-  float x[3];                 // (z, y, x) [um]
+  float x[3];                 // (z, y, x) [um], inside the box
+  int images[3];              // periodic box: box lengths crossed (unwrapped = x + images * L)
   double t_s;                 // time of x relative to t0
   std::uint32_t counter;      // Philox index of the next block
   float z[4];                 // normals of the current block
@@ -100,7 +105,7 @@ BBB_HD void walk_to(const Sim2pmParams& P, const Philox& rng, std::uint32_t sub,
   for (int a = 0; a < 3; ++a) {
     const float sd = sqrt_f(static_cast<float>(2.0 * static_cast<double>(D[a]) * dt));
     const float nx = s.x[a] + static_cast<float>(static_cast<double>(v[a]) * dt) + sd * z[a];
-    s.x[a] = wrap_coord(nx, P.box_lo_um[a], P.box_hi_um[a], P.boundary);
+    s.x[a] = wrap_coord(nx, P.box_lo_um[a], P.box_hi_um[a], P.boundary, s.images[a]);
   }
   s.t_s = t_s;
 }
@@ -152,7 +157,7 @@ BBB_HD void walk_render_particle(const Sim2pmParams& P, std::int64_t b, std::int
   const double T_frame = S.frame_period_s(), T_line = S.line_period_s();
 
   WalkState s;
-  for (int a = 0; a < 3; ++a) s.x[a] = pos0_um[a];
+  for (int a = 0; a < 3; ++a) { s.x[a] = pos0_um[a]; s.images[a] = 0; }
   s.t_s = 0.0;
   s.counter = 0;
   s.left = 0;
@@ -171,7 +176,9 @@ BBB_HD void walk_render_particle(const Sim2pmParams& P, std::int64_t b, std::int
   for (int f = 0; f < S.frames; ++f) {
     walk_to(P, rng, sub, stream, D_um2_s, v_um_s, f * T_frame, s);
     if (traj) {
-      for (int a = 0; a < 3; ++a) traj[3 * f + a] = s.x[a];
+      // unwrapped path: continuous through a periodic box
+      for (int a = 0; a < 3; ++a)
+        traj[3 * f + a] = s.x[a] + static_cast<float>(s.images[a]) * (P.box_hi_um[a] - P.box_lo_um[a]);
     }
     if (!renders) continue;
     for (int r = 0; r < S.rows; ++r) {
@@ -204,7 +211,8 @@ BBB_HD void walk_render_particle(const Sim2pmParams& P, std::int64_t b, std::int
           float z[3];
           next_normals3(rng, sub, stream, s, z);
           for (int a = 0; a < 3; ++a) {
-            s.x[a] = wrap_coord(s.x[a] + dv_pix[a] + sd_pix[a] * z[a], P.box_lo_um[a], P.box_hi_um[a], P.boundary);
+            s.x[a] = wrap_coord(s.x[a] + dv_pix[a] + sd_pix[a] * z[a], P.box_lo_um[a], P.box_hi_um[a],
+                                P.boundary, s.images[a]);
           }
         }
         const int c = S.reversed(r) ? S.cols - 1 - k : k;
