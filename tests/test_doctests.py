@@ -6,7 +6,7 @@ import pytest
 
 MODULES = ["bbbcore._native", "bbbcore.ops.random", "bbbcore.twophoton.timing",
            "bbbcore.twophoton.simulate", "bbbcore.diffusion.classic", "bbbcore.diffusion.dle",
-           "bbbcore.diffusion.estimate", "bbbcore.diffusion.train"]
+           "bbbcore.diffusion.estimate", "bbbcore.diffusion.train", "bbbcore.diffusion.evaluate"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -5,6 +5,7 @@ Commands:
     simulate-2pm        simulate two-photon movies: TIFF + ground truth (JSON/NPZ) + PNG montage
     train-dle           train the deep-learning diffusion estimator on movies simulated on the fly
     estimate-diffusion  D ± σ of a movie (TIFF/NPY) with a DLE, optional per-crop map (PNG)
+    eval-diffusion      the paper's Table 1 protocol on a fresh simulated test set (JSON + PNG)
 """
 from __future__ import annotations
 
@@ -304,6 +305,44 @@ def _cmd_estimate(args) -> int:
     return 0
 
 
+def _eval_parser(sub):
+    p = sub.add_parser("eval-diffusion", help="Table 1 protocol: mean guess, trackpy, CVE and DLE",
+                       description="Evaluate diffusion estimators on a fresh simulated test set as in "
+                                   "the paper's Table 1 (L1, L2, NLL on all movies and the best 50%% by "
+                                   "each method's own error; bias, slope, coverage) and plot L1 against "
+                                   "the number of visible transitions (Fig. 3A).")
+    p.add_argument("--out", required=True, type=Path, help="folder for the JSON and PNG")
+    p.add_argument("--task", choices=("low", "high"), default="low")
+    p.add_argument("--movies", type=int, default=2000, help="test movies (paper table: >= 2,000)")
+    p.add_argument("--methods", default="mean,trackpy,cve,dle",
+                   help="comma-separated subset of mean, trackpy, cve, dle")
+    p.add_argument("--model", default=None, help="DLE: 'low', 'high' or a .pt path (default: the task)")
+    p.add_argument("--preset", choices=("paper", "paper_code"), default="paper",
+                   help="scan, PSF and noise constants of the simulated test set")
+    p.add_argument("--frames", type=int, default=400)
+    p.add_argument("--tune-movies", type=int, default=16, help="trackpy calibration movies")
+    p.add_argument("--tune-max-candidates", type=int, help="random search over the trackpy grid")
+    p.add_argument("--seed", type=int, default=2024)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    return p
+
+
+def _cmd_eval(args) -> int:
+    from bbbcore.diffusion.evaluate import run_evaluation
+    from bbbcore.twophoton import NoiseConfig, PSFConfig, ScanConfig
+
+    if not args.out.is_dir():
+        raise FileNotFoundError(f"eval-diffusion: --out folder {args.out} does not exist")
+    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    run_evaluation(args.task, args.movies, methods, args.model or args.task,
+                   tune_movies=args.tune_movies, tune_max_candidates=args.tune_max_candidates,
+                   seed=args.seed, device=args.device, out_dir=args.out, overwrite=args.overwrite,
+                   scan=getattr(ScanConfig, args.preset)(frames=args.frames),
+                   psf=getattr(PSFConfig, args.preset)(), noise=getattr(NoiseConfig, args.preset)())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bbbcore", description="bbbcore: imaging and modelling of "
                                      "the brain microvasculature and the blood-brain barrier")
@@ -314,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     _simulate_parser(sub).set_defaults(func=_cmd_simulate)
     _train_parser(sub).set_defaults(func=_cmd_train)
     _estimate_parser(sub).set_defaults(func=_cmd_estimate)
+    _eval_parser(sub).set_defaults(func=_cmd_eval)
     return parser
 
 

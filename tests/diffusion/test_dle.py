@@ -416,3 +416,13 @@ def load_dle_copy_on_cpu(model):
     cpu = DLE(model.config).eval()
     cpu.load_state_dict({k: v.cpu() for k, v in model.state_dict().items()})
     return cpu
+
+
+def test_train_dle_batch_of_three():
+    """A (3,) array of per-movie D is ambiguous for simulate_movies with batch 3: train_dle passes
+    (B, 1) so any batch size works."""
+    from bbbcore.diffusion import DLEConfig, train_dle
+
+    _, history = train_dle(DLEConfig.small(), steps=1, batch_size=3, frames=3, pretrain_steps=0,
+                           val_size=3, progress=False)
+    assert history["step"] == [1] and np.isfinite(history["val_l1_um2_s"][-1])

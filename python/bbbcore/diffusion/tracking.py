@@ -690,7 +690,7 @@ def tune_trackpy(scan, psf=None, noise=None, *, d_range_um2_s=(0.0, 1.5), n_movi
     _trackpy()
 
     D = lo + (np.arange(n_movies) + rng.random(n_movies)) / n_movies * (hi - lo)
-    movies, _ = simulate_movies(n_movies, D, scan=scan, psf=psf, noise=noise, seed=seed,
+    movies, _ = simulate_movies(n_movies, D[:, None], scan=scan, psf=psf, noise=noise, seed=seed,
                                 device=device, **kw)
     frames = [_movie_counts(fn, m) for m in movies.cpu().numpy()]
     px, dt, prior = scan.pixel_size_um, scan.frame_period_s, (lo, hi)

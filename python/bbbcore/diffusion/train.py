@@ -310,7 +310,7 @@ def train_dle(config: DLEConfig | None = None, *, task: str = "low", steps: int 
 
     def simulate(sim_seed, offset, n, sc):
         d, counts, _ = draw_movie_parameters(sim_seed, offset, n, d_max, density_range_per_um3, volume)
-        movies, _ = simulate_movies(n, d, scan=sc, psf=psf, noise=noise, n_particles=counts,
+        movies, _ = simulate_movies(n, np.asarray(d)[:, None], scan=sc, psf=psf, noise=noise, n_particles=counts,
                                     seed=sim_seed, device=dev, movie_offset=offset)
         return movies, torch.as_tensor(d, dtype=torch.float32, device=dev)
 
