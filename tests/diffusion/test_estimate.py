@@ -234,3 +234,21 @@ def test_estimate_on_cuda_matches_cpu(net, movie):
     assert next(net.parameters()).device.type == "cpu"  # the caller's model was not moved
     d = estimate_diffusion(movie.cuda(), model=net, device="cuda")
     assert tuple(d) == tuple(c)
+
+
+@pytest.mark.parametrize("name, d_true", [("low", 0.6), ("high", 20.0)])
+def test_shipped_weights_load_and_estimate(name, d_true):
+    """The package's own weights load offline and give a finite, positive-σ estimate."""
+    from bbbcore.diffusion import load_dle
+    from bbbcore.diffusion.dle import shipped_weights_path
+    from bbbcore.twophoton import ScanConfig, simulate_movies
+
+    if not shipped_weights_path(name).exists():
+        pytest.fail(f"shipped weights {shipped_weights_path(name)} are missing from the package")
+    model = load_dle(name)
+    assert model.metadata["task"] == name and model.metadata["scan_preset"] == "paper"
+    movie, _ = simulate_movies(1, d_true, scan=ScanConfig.paper(frames=100), density_per_um3=0.05,
+                               seed=3)
+    d, sigma = estimate_diffusion(movie[0], ScanConfig.paper(frames=100), model=model)
+    assert np.isfinite(d) and sigma > 0
+    assert 0 <= d <= 1.2 * model.metadata["d_range_um2_s"][1]
