@@ -24,6 +24,9 @@ def test_simulate_2pm_writes_outputs(tmp_path):
     npz = np.load(tmp_path / "movies.truth.npz")
     n_max = max(truth["n_particles"])
     assert npz["trajectories_um"].shape == (3, n_max, 6, 3)
+    for b, n in enumerate(truth["n_particles"]):      # padded slots are NaN, particles finite
+        assert np.isfinite(npz["trajectories_um"][b, :n]).all()
+        assert np.isnan(npz["trajectories_um"][b, n:]).all()
     png = (tmp_path / "movies.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 

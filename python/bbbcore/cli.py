@@ -150,7 +150,7 @@ def _cmd_simulate(args) -> int:
         parts = [t[key].cpu() for t in truths]
         if parts[0].dim() >= 2:  # (B, N, ...) padded per chunk
             n_max = max(p.shape[1] for p in parts)
-            fill = float("inf") if key == "bleach_time_s" else 0.0
+            fill = {"bleach_time_s": float("inf"), "trajectories_um": float("nan")}.get(key, 0.0)
             parts = [torch.nn.functional.pad(p.movedim(1, -1), (0, n_max - p.shape[1]), value=fill).movedim(-1, 1)
                      for p in parts]
         return torch.cat(parts)

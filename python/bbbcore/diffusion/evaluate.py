@@ -307,9 +307,12 @@ def count_visible_transitions(trajectories_um, n_particles, sigma_z_um, box_um, 
     if box.shape != (3, 2) or not np.all(np.isfinite(box)) or np.any(box[:, 1] <= box[:, 0]):
         _checks.fail(fn, "box_um", "((z_lo, z_hi), (y_lo, y_hi), (x_lo, x_hi)) with lo < hi [µm]",
                      box.tolist() if box.size <= 12 else box.shape)
-    if not np.all(np.isfinite(tr)):
-        _checks.fail(fn, "trajectories_um", "finite [µm]", "non-finite values")
+    slot = np.arange(N)[None, :] < counts[:, None]                       # (B, N) real particles
+    if not np.all(np.isfinite(tr[slot])):
+        _checks.fail(fn, "trajectories_um", "finite [µm] for the particles (padded slots may be NaN)",
+                     "non-finite values")
     lo, size = box[:, 0], box[:, 1] - box[:, 0]
+    tr = np.where(slot[:, :, None, None], tr, lo)                        # padding: ignored below
     inside = (tr >= lo) & (tr < lo + size)
     pos = np.where(inside, tr, lo + np.mod(tr - lo, size))     # wrap (in-box values untouched)
     h = scan.pixel_size_um
@@ -317,7 +320,7 @@ def count_visible_transitions(trajectories_um, n_particles, sigma_z_um, box_um, 
     vis = ((np.abs(z) <= sz[:, None, None])
            & (y >= -0.5 * h) & (y < (scan.rows - 0.5) * h)
            & (x >= -0.5 * h) & (x < (scan.cols - 0.5) * h))
-    vis &= (np.arange(N)[None, :] < counts[:, None])[:, :, None]
+    vis &= slot[:, :, None]
     per = vis.sum(axis=1).astype(np.int64)                                 # (B, T)
     return per if per_frame else per.sum(axis=1)
 

@@ -157,7 +157,8 @@ def simulate_movies(batch: int, diffusivity_um2_s, *, scan: ScanConfig | None = 
         ``n_particles`` ``(B,)``, ``sigma_xy_um`` and ``sigma_z_um`` ``(B,)``, ``brightness``
         ``(B, N)``, ``bleach_time_s`` ``(B, N)``, ``positions0_um`` ``(B, N, 3)`` and, when
         asked, ``trajectories_um`` ``(B, N, T, 3)`` (continuous, unwrapped paths in a periodic
-        box, so MSDs can be taken from them directly; folded positions in a reflecting box);
+        box, so MSDs can be taken from them directly; folded positions in a reflecting box; NaN
+        for the padded slots ``p >= n_particles[b]``);
         plus floats ``pixel_size_um``,
         ``frame_period_s``, ``box_um``.
 
@@ -295,5 +296,6 @@ def simulate_movies(batch: int, diffusivity_um2_s, *, scan: ScanConfig | None = 
         "box_um": box.tolist(),
     }
     if return_trajectories:
-        truth["trajectories_um"] = traj
+        # padded slots are no particles: NaN, so NaN-aware estimators (bbbcore.diffusion) skip them
+        truth["trajectories_um"] = traj.masked_fill(~t(slot, torch.bool)[:, :, None, None], float("nan"))
     return movies, truth
