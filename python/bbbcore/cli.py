@@ -19,6 +19,13 @@ from pathlib import Path
 import numpy as np
 
 
+def _refuse_existing(command: str, paths, overwrite: bool) -> None:
+    """Raise before any work when an output file exists and --overwrite was not given."""
+    existing = [str(p) for p in paths if p is not None and p.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{command}: {', '.join(existing)} exist(s); pass --overwrite to replace")
+
+
 def _cmd_info(args) -> int:
     import platform
 
@@ -97,9 +104,7 @@ def _cmd_simulate(args) -> int:
     targets = [out, Path(f"{stem}.truth.json"), Path(f"{stem}.truth.npz")]
     if not args.no_montage:
         targets.append(Path(f"{stem}.png"))
-    existing = [str(t) for t in targets if t.exists()]
-    if existing and not args.overwrite:
-        raise FileExistsError(f"simulate-2pm: {', '.join(existing)} exist(s); pass --overwrite to replace")
+    _refuse_existing("simulate-2pm", targets, args.overwrite)
 
     preset = args.preset
     over = {k: v for k, v in dict(frames=args.frames, rows=args.rows, cols=args.cols,
@@ -220,9 +225,7 @@ def _cmd_train(args) -> int:
 
     if args.out.suffix != ".pt":
         raise ValueError(f"train-dle: --out must end in .pt, got {str(args.out)!r}")
-    for path in (args.out, args.out.with_suffix(".json")):
-        if path.exists() and not args.overwrite:
-            raise FileExistsError(f"train-dle: {path} exists; pass --overwrite to replace it")
+    _refuse_existing("train-dle", (args.out, args.out.with_suffix(".json")), args.overwrite)
     device = ("cuda" if bbbcore.has_cuda() else "cpu") if args.device == "auto" else args.device
     config = DLEConfig.for_task(args.task, args.preset)
     model, history = train_dle(
@@ -283,9 +286,7 @@ def _cmd_estimate(args) -> int:
                       pixel_size_um=args.pixel_size_um, dwell_us=args.dwell_us,
                       line_retrace_ms=args.line_retrace_ms, frame_retrace_ms=args.frame_retrace_ms,
                       bidirectional=args.bidirectional)
-    for path in (args.map, args.json):
-        if path is not None and path.exists() and not args.overwrite:
-            raise FileExistsError(f"estimate-diffusion: {path} exists; pass --overwrite to replace it")
+    _refuse_existing("estimate-diffusion", (args.map, args.json), args.overwrite)
     res = estimate_diffusion(movie, scan, model=args.model, stride=args.stride,
                              return_map=args.map is not None or args.json is not None,
                              device=args.device, on_scan_mismatch="raise" if args.strict_scan else "warn")

@@ -47,6 +47,7 @@ Example:
 """
 from __future__ import annotations
 
+import abc
 import collections
 import dataclasses
 import math
@@ -469,7 +470,7 @@ def compute_metrics(d_true, d_hat, sigma_hat, *, best_fraction: float = 0.5) -> 
 
 
 # ------------------------------------------------------------------------------------ methods
-class _Method:
+class _Method(abc.ABC):
     """A benchmark method: ``movies (B, T, H, W) → (D̂ (B,), σ̂ (B,))`` [µm²/s] as NumPy float64;
     ``failure_reasons`` tallies why movies got no estimate."""
 
@@ -481,8 +482,9 @@ class _Method:
     def __repr__(self) -> str:
         return f"<{self.name} method>"
 
-    def estimate(self, movies: torch.Tensor):  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def estimate(self, movies: torch.Tensor):
+        """(D̂, σ̂) for a batch of movies; NaN where a movie gets no estimate."""
 
     def __call__(self, movies):
         if not isinstance(movies, torch.Tensor) or movies.dim() != 4:
