@@ -12,6 +12,7 @@ namespace py = pybind11;
 
 void bind_core(py::module_& m);
 void bind_twophoton(py::module_& m);
+void bind_augment(py::module_& m);
 
 namespace {
 
@@ -64,4 +65,5 @@ PYBIND11_MODULE(_C, m) {
   m.def("cuda_device_count", &cuda_device_count);
   bind_core(m);
   bind_twophoton(m);
+  bind_augment(m);
 }

@@ -1,6 +1,7 @@
 """bbbcore: GPU-accelerated imaging and modelling of the brain microvasculature and the BBB.
 
-Areas (one subpackage each): ``twophoton`` (two-photon movie simulator). Native kernels are
+Areas (one subpackage each): ``twophoton`` (two-photon movie simulator), ``diffusion``
+(diffusion coefficients from movies), ``augment`` (fused 3D augmentations). Native kernels are
 registered as ``torch.ops.bbbcore.*`` custom ops when :mod:`bbbcore.ops` is imported (the public
 APIs import it for you).
 """

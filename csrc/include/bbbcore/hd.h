@@ -5,9 +5,13 @@
 
 #if defined(__CUDACC__)
 #define BBB_HD __host__ __device__ __forceinline__
+#define BBB_HDI __host__ __device__ __forceinline__
 #define BBB_DEVICE_CODE 1
 #else
 #define BBB_HD inline
+// BBB_HDI: small per-voxel helpers that must inline on the host too (g++ otherwise calls them
+// and returns their structs through memory).
+#define BBB_HDI inline __attribute__((always_inline))
 #endif
 
 namespace bbb {

@@ -1,0 +1,78 @@
+// Launchers of bbbcore::augment_resample: the fused spatial chain + intensity epilogue for a batch
+// of volumes (maths: bbbcore/augment/resample.h). Image and mask element types are erased here and
+// dispatched in the launchers.
+#pragma once
+#include "bbbcore/augment/resample.h"
+#include "bbbcore/check.h"
+#include "core/random.h"  // cudaStream_t
+
+namespace bbb {
+
+enum class ImageType : int { kFloat32 = 0, kUInt8 = 1, kUInt16 = 2 };
+enum class MaskType : int { kNone = 0, kUInt8 = 1, kInt32 = 2, kInt64 = 3, kFloat32 = 4 };
+
+struct AugmentBuffers {
+  const void* image;            // [B, C, Zi, Yi, Xi] of ImageType
+  const void* mask;             // [B, Cm, Zi, Yi, Xi] of MaskType, or null
+  const float* program;         // [B, aug::kProgLen]
+  const std::int32_t* tables;   // [B, table_len]
+  const float* ctrl;            // [B, ctrl_len]
+  const float* stats;           // [B, C, 2] or null
+  float* out;                   // [B, C, Zo, Yo, Xo]
+  void* mask_out;               // [B, Cm, Zo, Yo, Xo] of MaskType, or null
+};
+
+void augment_resample_cpu(const AugmentParams& P, ImageType image_type, MaskType mask_type,
+                          const AugmentBuffers& buf);
+void augment_resample_cuda(const AugmentParams& P, ImageType image_type, MaskType mask_type,
+                           const AugmentBuffers& buf, cudaStream_t stream);
+
+// Shared argument checks of both launchers (throws std::invalid_argument).
+inline void augment_check(const AugmentParams& P, ImageType image_type, MaskType mask_type,
+                   const AugmentBuffers& buf) {
+  const char* op = "augment_resample";
+  BBB_CHECK(P.channels >= 1, op, "channels must be >= 1, got " << P.channels);
+  BBB_CHECK(P.mask_channels >= 0, op, "mask_channels must be >= 0, got " << P.mask_channels);
+  BBB_CHECK((mask_type == MaskType::kNone) == (P.mask_channels == 0 || buf.mask == nullptr), op,
+            "a mask needs a mask type and mask_channels >= 1");
+  for (int a = 0; a < 3; ++a) {
+    BBB_CHECK(P.in_shape[a] >= 1, op, "input sizes must be >= 1, got " << P.in_shape[a]);
+    BBB_CHECK(P.out_shape[a] >= 0, op, "output sizes must be >= 0, got " << P.out_shape[a]);
+  }
+  const std::int64_t vout = static_cast<std::int64_t>(P.out_shape[0]) * P.out_shape[1] * P.out_shape[2];
+  BBB_CHECK(vout < (std::int64_t(1) << 32), op, "output voxels per volume must be < 2^32, got " << vout);
+  BBB_CHECK(P.border >= 0 && P.border <= 2, op, "border must be 0, 1 or 2, got " << P.border);
+  BBB_CHECK(static_cast<int>(image_type) >= 0 && static_cast<int>(image_type) <= 2, op,
+            "unknown image type " << static_cast<int>(image_type));
+  BBB_CHECK(static_cast<int>(mask_type) >= 0 && static_cast<int>(mask_type) <= 4, op,
+            "unknown mask type " << static_cast<int>(mask_type));
+}
+
+template <class TI, class TM>
+AugmentArgs<TI, TM> augment_args(const AugmentBuffers& buf) {
+  return AugmentArgs<TI, TM>{static_cast<const TI*>(buf.image), static_cast<const TM*>(buf.mask),
+                             buf.program, buf.tables, buf.ctrl, buf.stats, buf.out,
+                             static_cast<TM*>(buf.mask_out)};
+}
+
+// Calls f.template operator()<TI, TM>() for the runtime element types (C++17: f is a struct).
+template <class F>
+void dispatch_augment_types(ImageType it, MaskType mt, F&& f) {
+  auto with_mask = [&](auto ti) {
+    using TI = decltype(ti);
+    switch (mt) {
+      case MaskType::kNone:
+      case MaskType::kUInt8: f.template operator()<TI, std::uint8_t>(); break;
+      case MaskType::kInt32: f.template operator()<TI, std::int32_t>(); break;
+      case MaskType::kInt64: f.template operator()<TI, std::int64_t>(); break;
+      case MaskType::kFloat32: f.template operator()<TI, float>(); break;
+    }
+  };  // generic lambda (C++14), called with a value of the image type
+  switch (it) {
+    case ImageType::kFloat32: with_mask(float{}); break;
+    case ImageType::kUInt8: with_mask(std::uint8_t{}); break;
+    case ImageType::kUInt16: with_mask(std::uint16_t{}); break;
+  }
+}
+
+}  // namespace bbb
