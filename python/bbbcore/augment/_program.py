@@ -40,7 +40,9 @@ class Affine:
 @dataclass(frozen=True)
 class AxisMap:
     """Output plane ``j`` along ``axis`` is input plane ``table[j]`` (drop-plane, crop);
-    between planes the value is interpolated between the two tabulated planes."""
+    between planes the value is interpolated between the two tabulated planes, and the borders
+    are those of the tabulated planes (a crop then a resize clamps at the crop's edge, exactly as
+    cropping then interpolating)."""
 
     axis: int
     table: np.ndarray                      # (n_out,) int
@@ -191,6 +193,17 @@ def _separable_row(M: np.ndarray, a: int):
     return b
 
 
+def _contiguous(T) -> bool:
+    T = np.asarray(T)
+    return T.size == 1 or bool(np.all(np.diff(T) == 1))
+
+
+def _shift(axis: int, by: int) -> np.ndarray:
+    M = np.hstack([np.eye(3), np.zeros((3, 1))])
+    M[axis, 3] = by
+    return M
+
+
 def _push_tables(stages: list, in_shape) -> tuple[list, list]:
     """Push every axismap through separable affines and other axes' axismaps; one that reaches
     the end becomes the final (virtual axis) table of its axis."""
@@ -241,6 +254,10 @@ def _push_tables(stages: list, in_shape) -> tuple[list, list]:
             else:
                 F = final[a]
                 final[a] = F[T]
+        elif _contiguous(T):
+            # a contiguous table (a crop) that cannot reach the gather is a shift: exact inside,
+            # the crop's edge half-voxels then see the planes beyond it instead of the edge value
+            stages.insert(j, ("affine", _shift(a, T[0])))
         else:
             stages.insert(j, ("axismap", a, T))
     return [s for s in stages if s is not None], final
@@ -278,7 +295,10 @@ def compile_chain(chain: Sequence[StageT], in_shape, *, push_tables: bool = True
     final = [None, None, None]
     if push_tables:
         stages, final = _push_tables(stages, in_shape)
-        stages = _merge_affines(stages)
+    else:                                     # (testing the branch path) crops become shifts
+        stages = [("affine", _shift(s[1], s[2][0])) if s[0] == "axismap" and _contiguous(s[2]) else s
+                  for s in stages]
+    stages = _merge_affines(stages)
     prog = Program(in_shape=shapes[0], out_shape=shapes[-1], stages=stages, epilogue=epi,
                    virtual_shape=tuple(int(final[a].size) if final[a] is not None else shapes[0][a]
                                        for a in range(3)),

@@ -33,7 +33,7 @@ __all__ = [
     "Affine", "AxisMap", "Elastic", "GridDropout", "Noise", "Gamma",
     "apply", "compile_chain",
     "identity_matrix", "flip_matrix", "rot90_matrix", "crop_matrix", "resize_matrix",
-    "rotation_3x3", "centered_affine",
+    "rotation_3x3", "centered_affine", "crop_stages",
     "affine", "flip", "rot90", "rotate", "resize", "crop", "drop_planes", "elastic",
     "grid_dropout", "gaussian_noise", "gamma",
 ]
@@ -157,10 +157,11 @@ def centered_affine(forward: np.ndarray, in_shape, out_shape=None, spacing_in=(1
 def _as_batch(fn: str, x, arg: str = "image"):
     """Array-like (Z,Y,X) | (C,Z,Y,X) | (B,C,Z,Y,X) → (torch 5-D, restore(out) → caller's kind)."""
     is_numpy = not isinstance(x, torch.Tensor)
+    was_bool = False
     if is_numpy:
         arr = _checks.to_numpy(x)
         if arr.dtype == np.bool_:
-            arr = arr.astype(np.uint8)
+            arr, was_bool = arr.astype(np.uint8), True
         t = torch.from_numpy(np.ascontiguousarray(arr))
     else:
         t = x
@@ -171,7 +172,10 @@ def _as_batch(fn: str, x, arg: str = "image"):
 
     def restore(y: torch.Tensor):
         y = y.reshape(tuple(y.shape[5 - nd:])) if nd < 5 else y
-        return y.cpu().numpy() if is_numpy else y
+        if not is_numpy:
+            return y
+        a = y.cpu().numpy()
+        return a.astype(np.bool_) if was_bool else a
 
     return t5, restore
 
@@ -302,8 +306,10 @@ def apply(image, chains, *, mask=None, border_mode: str = "constant", fill: floa
 
 
 # ------------------------------------------------------------------------------- one-stage helpers
-def _shape_of(image):
-    s = tuple(image.shape)
+def _shape_of(image, fn: str):
+    s = tuple(getattr(image, "shape", np.shape(image)))
+    if len(s) not in (3, 4, 5):
+        _checks.fail(fn, "image", "of shape (Z, Y, X), (C, Z, Y, X) or (B, C, Z, Y, X)", s)
     return s[-3:]
 
 
@@ -316,38 +322,44 @@ def affine(image, matrix, out_shape=None, **kw):
 
 def flip(image, axes=(0,), **kw):
     """Mirror along ``axes`` (exact: equals ``np.flip``)."""
-    return apply(image, [Affine(flip_matrix(_shape_of(image), axes))], **kw)
+    return apply(image, [Affine(flip_matrix(_shape_of(image, "flip"), axes))], **kw)
 
 
 def rot90(image, k: int = 1, axes=(1, 2), **kw):
     """Rotate by ``k``·90° in the plane ``axes`` (exact: equals ``np.rot90``)."""
-    M, out = rot90_matrix(_shape_of(image), k, axes)
+    M, out = rot90_matrix(_shape_of(image, "rot90"), k, axes)
     return apply(image, [Affine(M, out)], **kw)
 
 
 def rotate(image, angle_deg: float, axis: int = 0, spacing=(1.0, 1.0, 1.0), **kw):
     """Rotate the content by ``angle_deg`` about ``axis`` around the volume centre (physical
     units with ``spacing``), keeping the shape."""
-    M = centered_affine(rotation_3x3([angle_deg], [axis]), _shape_of(image), spacing_in=spacing)
+    M = centered_affine(rotation_3x3([angle_deg], [axis]), _shape_of(image, "rotate"),
+                        spacing_in=spacing)
     return apply(image, [Affine(M)], **kw)
 
 
 def resize(image, shape, **kw):
     """Resize to ``shape`` (Z, Y, X), trilinear with voxel centres aligned (no antialiasing)."""
     shape = _shape3("resize", "shape", shape)
-    return apply(image, [Affine(resize_matrix(_shape_of(image), shape), shape)], **kw)
+    return apply(image, [Affine(resize_matrix(_shape_of(image, "resize"), shape), shape)], **kw)
 
 
 def crop(image, lo, hi, **kw):
     """The box ``[lo, hi)`` (Z, Y, X) of the volume."""
-    s = _shape_of(image)
+    s = _shape_of(image, "crop")
     lo = [int(v) for v in lo]
     hi = [int(v) for v in hi]
     for a in range(3):
         if not 0 <= lo[a] < hi[a] <= s[a]:
             _checks.fail("crop", "lo, hi", f"0 ≤ lo < hi ≤ {s[a]} on axis {a}", (lo[a], hi[a]))
-    out = tuple(h - l for l, h in zip(lo, hi))
-    return apply(image, [Affine(crop_matrix(lo), out)], **kw)
+    return apply(image, crop_stages(lo, hi, s), **kw)
+
+
+def crop_stages(lo, hi, shape) -> list:
+    """The box ``[lo, hi)`` as kept-plane tables (exact borders at the crop's faces)."""
+    return [AxisMap(a, np.arange(lo[a], hi[a], dtype=np.int64)) for a in range(3)
+            if (lo[a], hi[a]) != (0, shape[a])]
 
 
 def drop_planes(image, keep, axis: int = 0, out_shape=None, **kw):
@@ -356,7 +368,7 @@ def drop_planes(image, keep, axis: int = 0, out_shape=None, **kw):
     keep = np.asarray(keep, dtype=np.int64)
     chain = [AxisMap(int(axis), keep)]
     if out_shape is not None:
-        s = list(_shape_of(image))
+        s = list(_shape_of(image, "drop_planes"))
         s[axis] = keep.size
         chain.append(Affine(resize_matrix(s, out_shape), tuple(out_shape)))
     return apply(image, chain, **kw)

@@ -300,10 +300,7 @@ class RandomCropFromBorders(Transform):
                 m = int(self.crop_fraction * shape[a])
                 lo[a] = int(rng.integers(0, m + 1))
                 hi[a] -= int(rng.integers(0, m + 1))
-        out = tuple(h - l for l, h in zip(lo, hi))
-        if out == tuple(shape):
-            return [], spacing
-        return [Affine(F.crop_matrix(lo), out)], spacing
+        return F.crop_stages(lo, hi, shape), spacing
 
 
 class RandomDropPlane(Transform):

@@ -122,7 +122,7 @@ def augment_normal_ref(seed: int, b: int, op: int, c: int, n: int) -> np.ndarray
 
 def _gamma(v, g, lo, hi):
     r = hi - lo
-    if not r > 0:
+    if not r > 0 or g == 1.0:
         return v
     t = (v - lo) / r
     a = np.abs(t)
