@@ -6,7 +6,9 @@ import pytest
 
 MODULES = ["bbbcore._native", "bbbcore.ops.random", "bbbcore.twophoton.timing",
            "bbbcore.twophoton.simulate", "bbbcore.diffusion.classic", "bbbcore.diffusion.dle",
-           "bbbcore.diffusion.estimate", "bbbcore.diffusion.train", "bbbcore.diffusion.evaluate"]
+           "bbbcore.diffusion.estimate", "bbbcore.diffusion.train", "bbbcore.diffusion.evaluate",
+           "bbbcore.augment", "bbbcore.augment.functional", "bbbcore.augment.transforms",
+           "bbbcore.augment.dictionary"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -6,6 +6,7 @@ Commands:
     train-dle           train the deep-learning diffusion estimator on movies simulated on the fly
     estimate-diffusion  D ± σ of a movie (TIFF/NPY) with a DLE, optional per-crop map (PNG)
     eval-diffusion      the paper's Table 1 protocol on a fresh simulated test set (JSON + PNG)
+    augment             augmented copies of a volume (and its mask): TIFF + PNG preview
 """
 from __future__ import annotations
 
@@ -344,6 +345,80 @@ def _cmd_eval(args) -> int:
     return 0
 
 
+def _augment_parser(sub):
+    p = sub.add_parser("augment", help="augmented copies of a 3D volume (heavy augs, tUbe net)",
+                       description="Write N augmented copies of a (Z, Y, X) or (C, Z, Y, X) volume "
+                                   "(TIFF or .npy) as one TIFF (axes QCZYX), with the mask's copies and "
+                                   "a PNG preview of central slices.")
+    p.add_argument("volume", type=Path, help="volume file: .tif/.tiff or .npy")
+    p.add_argument("--out", type=Path, required=True, help="output TIFF (N, C, Z, Y, X) float32")
+    p.add_argument("--preset", choices=("heavy-augs", "tubenet"), default="heavy-augs")
+    p.add_argument("--shape", type=int, nargs=3, metavar=("Z", "Y", "X"),
+                   help="output shape (default: the input's)")
+    p.add_argument("--n", type=int, default=8, help="number of copies")
+    p.add_argument("--mask", type=Path, help="label volume of the same spatial shape (TIFF/.npy)")
+    p.add_argument("--spacing", type=float, nargs=3, metavar=("DZ", "DY", "DX"),
+                   help="voxel spacing for anisotropic stacks (any unit)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    return p
+
+
+def _cmd_augment(args) -> int:
+    import torch
+
+    from bbbcore import augment as A
+    from bbbcore import io
+    from bbbcore._checks import as_device
+    from bbbcore.augment.plot import save_preview
+
+    def load(path, what):
+        if not path.exists():
+            raise FileNotFoundError(f"augment: {what} {path} does not exist")
+        return np.load(path) if path.suffix == ".npy" else io.read_tiff(path)
+
+    vol = load(args.volume, "volume")
+    if vol.ndim not in (3, 4):
+        raise ValueError(f"augment: volume must be (Z, Y, X) or (C, Z, Y, X), got shape {vol.shape}")
+    if args.n < 1:
+        raise ValueError(f"augment: --n must be ≥ 1, got {args.n}")
+    x = vol if vol.ndim == 4 else vol[None]
+    if x.dtype not in (np.float32, np.uint8, np.uint16):
+        x = x.astype(np.float32)
+    mask = None
+    if args.mask is not None:
+        mask = load(args.mask, "mask")
+        mask = mask if mask.ndim == 4 else mask[None]
+        if mask.shape[1:] != x.shape[1:]:
+            raise ValueError(f"augment: mask must have the volume's spatial shape {x.shape[1:]}, "
+                             f"got {mask.shape[1:]}")
+    shape = tuple(args.shape) if args.shape else tuple(x.shape[1:])
+    out_mask = args.out.with_name(args.out.stem + ".mask" + args.out.suffix) if mask is not None else None
+    preview = args.out.with_suffix(".png")
+    _refuse_existing("augment", (args.out, out_mask, preview), args.overwrite)
+    make = A.presets.heavy_augs if args.preset == "heavy-augs" else A.presets.tubenet
+    aug = make(shape, seed=args.seed, spacing=args.spacing)
+    dev = as_device("augment", args.device)
+    xb = torch.from_numpy(np.ascontiguousarray(x))[None].expand(args.n, -1, -1, -1, -1).contiguous().to(dev)
+    if mask is None:
+        y, m = aug.batch(xb), None
+    else:
+        mt = torch.from_numpy(np.ascontiguousarray(mask.astype(np.int32) if mask.dtype not in
+                                                   (np.uint8, np.int32, np.int64, np.float32) else mask))
+        y, m = aug.batch(xb, mt[None].expand(args.n, -1, -1, -1, -1).contiguous().to(dev))
+    md = {"preset": args.preset, "seed": args.seed, "source": str(args.volume)}
+    io.write_tiff(args.out, y, axes="QCZYX", overwrite=args.overwrite, metadata=md)
+    print(f"{args.n} copies {tuple(y.shape[1:])} → {args.out}")
+    if m is not None:
+        io.write_tiff(out_mask, m, axes="QCZYX", overwrite=args.overwrite, metadata=md)
+        print(f"  masks → {out_mask}")
+    save_preview(preview, x.astype(np.float32), y, overwrite=args.overwrite,
+                 title=f"{args.volume.name}: {args.preset}, seed {args.seed}")
+    print(f"  preview → {preview}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bbbcore", description="bbbcore: imaging and modelling of "
                                      "the brain microvasculature and the blood-brain barrier")
@@ -355,6 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     _train_parser(sub).set_defaults(func=_cmd_train)
     _estimate_parser(sub).set_defaults(func=_cmd_estimate)
     _eval_parser(sub).set_defaults(func=_cmd_eval)
+    _augment_parser(sub).set_defaults(func=_cmd_augment)
     return parser
 
 

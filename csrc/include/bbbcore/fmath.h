@@ -16,7 +16,7 @@ constexpr double kPi = 3.14159265358979323846;
 constexpr float kPiF = 3.14159265358979323846f;
 
 // Natural log for finite x > 0 (normal numbers). Undefined for x <= 0.
-BBB_HD float log_f(float x) {
+BBB_HDI float log_f(float x) {
   std::uint32_t i = float_as_u32(x);
   int e = static_cast<int>((i >> 23) & 0xffu) - 127;
   float m = u32_as_float((i & 0x7fffffu) | 0x3f800000u);  // [1, 2)
@@ -35,9 +35,10 @@ BBB_HD float log_f(float x) {
 }
 
 // exp(x) in float; returns 0 below -87.3 and +inf above 88.7.
-BBB_HD float exp_f(float x) {
-  if (x < -87.3f) return 0.0f;
-  if (x > 88.7f) return u32_as_float(0x7f800000u);
+// Branch-free (selects only), so loops over it vectorise; in range the same arithmetic as ever.
+BBB_HDI float exp_f(float x) {
+  const bool under = x < -87.3f, over = x > 88.7f;
+  x = under ? -87.3f : (over ? 88.7f : x);
   const float kf = x * 1.44269504f;
   const int k = static_cast<int>(kf + (kf >= 0.0f ? 0.5f : -0.5f));
   const float kk = static_cast<float>(k);
@@ -49,12 +50,12 @@ BBB_HD float exp_f(float x) {
   int k1 = k / 2, k2 = k - k1;
   p = p * u32_as_float(static_cast<std::uint32_t>(k1 + 127) << 23);
   p = p * u32_as_float(static_cast<std::uint32_t>(k2 + 127) << 23);
-  return p;
+  return under ? 0.0f : (over ? u32_as_float(0x7f800000u) : p);
 }
 
 // sin and cos of 2*pi*u for u in [0, 1): the argument is a fraction of a turn, so the quadrant
 // reduction is exact.
-BBB_HD void sincos_turns_f(float u, float& s, float& c) {
+BBB_HDI void sincos_turns_f(float u, float& s, float& c) {
   const float v = u * 4.0f;                                  // exact
   const float n = static_cast<float>(static_cast<int>(v + 0.5f));
   const float a = (v - n) * (0.5f * kPiF);                   // [-pi/4, pi/4]
@@ -68,9 +69,8 @@ BBB_HD void sincos_turns_f(float u, float& s, float& c) {
   const int q = static_cast<int>(n) & 3;
   const int odd = q & 1;
   const float sign = 1.0f - 2.0f * static_cast<float>((q >> 1) & 1);
-  const float sc[2] = {sa, ca};
-  s = sign * sc[odd];
-  c = sign * (1.0f - 2.0f * static_cast<float>(odd)) * sc[odd ^ 1];
+  s = sign * (odd ? ca : sa);
+  c = sign * (1.0f - 2.0f * static_cast<float>(odd)) * (odd ? sa : ca);
 }
 
 // Natural log in double for finite x > 0 (normal numbers).

@@ -20,7 +20,7 @@ import numpy as np
 
 PROG_LEN = 248           # aug::kProgLen
 HEADER, STAGE_LEN, MAX_STAGES, EPI_LEN, MAX_EPI = 16, 20, 10, 4, 8
-MAX_BRANCH, MAX_DROPOUT = 3, 4
+MAX_BRANCH, MAX_DROPOUT, MAX_CONTROL = 3, 4, 32
 K_AFFINE, K_ELASTIC, K_AXISMAP, K_DROPOUT = 1, 2, 3, 4
 E_NOISE, E_GAMMA, E_FILL = 1, 2, 3
 BORDERS = {"constant": 0, "nearest": 1, "reflect": 2}
@@ -145,6 +145,8 @@ def chain_shapes(chain: Sequence[StageT], in_shape, fn: str = "compile_chain") -
             c = np.asarray(st.control)
             if c.ndim != 4 or c.shape[0] != 3 or min(c.shape[1:]) < 1 or not np.all(np.isfinite(c)):
                 _fail(fn, f"{arg} control", "a finite (3, gz, gy, gx) array", c.shape)
+            if max(c.shape[1:]) > MAX_CONTROL:
+                _fail(fn, f"{arg} control", f"at most {MAX_CONTROL} control points per axis", c.shape)
         elif isinstance(st, GridDropout):
             if min(st.unit) < 1 or min(st.hole) < 0:
                 _fail(fn, arg, "units ≥ 1 and holes ≥ 0", (st.unit, st.hole))

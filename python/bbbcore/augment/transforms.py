@@ -173,6 +173,8 @@ class ElasticTransform(Transform):
         fn = "ElasticTransform"
         self.max_displacement = _triple(fn, "max_displacement", max_displacement, minimum=0.0)
         self.num_control_points = _triple(fn, "num_control_points", num_control_points, cast=int, minimum=2)
+        if max(self.num_control_points) > 32:
+            _checks.fail(fn, "num_control_points", "≤ 32 per axis", num_control_points)
         self.lock_borders = bool(lock_borders)
 
     def draw(self, rng, shape, spacing):

@@ -36,11 +36,14 @@ def elastic_displacement_ref(ctrl: np.ndarray, scale, p: np.ndarray) -> np.ndarr
         W.append(bspline3_weights_ref(u - fl))
         I.append(np.clip(fl.astype(np.int64)[None, :] + np.arange(-1, 3)[:, None], 0, g[a] - 1))
     d = np.zeros_like(p)
-    for kz in range(4):
+    for kx in range(4):                          # separably: z, then y, then x (as resample.h)
+        col = np.zeros_like(p)
         for ky in range(4):
-            for kx in range(4):
-                w = W[0][kz] * W[1][ky] * W[2][kx]
-                d += w * ctrl[:, I[0][kz], I[1][ky], I[2][kx]]
+            a = np.zeros_like(p)
+            for kz in range(4):
+                a += W[0][kz] * ctrl[:, I[0][kz], I[1][ky], I[2][kx]]
+            col += W[1][ky] * a
+        d += W[2][kx] * col
     return d
 
 
@@ -99,25 +102,32 @@ def _nearest_tap(u, n, tab, border):
 def _dropout_hole(unit, hole, offset, p):
     out = np.ones(p.shape[1], bool)
     for a in range(3):
-        i = np.floor(np.clip(p[a], -1e9, 1e9) + ROUND_UP).astype(np.int64)
+        i = np.floor(np.clip(p[a], -2.0**20, 2.0**20) + ROUND_UP).astype(np.int64)
         out &= np.mod(i - offset[a], unit[a]) < hole[a]
     return out
 
 
 def augment_normal_ref(seed: int, b: int, op: int, c: int, n: int) -> np.ndarray:
-    """Standard normals of voxels 0..n-1: Box–Muller of words 0, 1 of the Philox block at counter
-    (voxel, channel, (sample << 8) | op), key = seed (as ``augment_normal`` in resample.h)."""
+    """Standard normals of voxels 0..n-1: voxels 4j..4j+3 take the Box–Muller normals of words
+    (0, 1) and (2, 3) of the Philox block at counter (j, channel, (sample << 8) | op), key = seed
+    (as ``augment_normal4`` in resample.h)."""
     stream = (b << 8) | op
-    ctr = np.zeros((n, 4), np.uint32)
-    ctr[:, 0] = np.arange(n, dtype=np.uint32)
+    nb = (n + 3) // 4
+    ctr = np.zeros((nb, 4), np.uint32)
+    ctr[:, 0] = np.arange(nb, dtype=np.uint32)
     ctr[:, 1] = c
     ctr[:, 2] = stream & 0xFFFFFFFF
     ctr[:, 3] = stream >> 32
     key = np.array([seed & 0xFFFFFFFF, seed >> 32], np.uint32)
-    w = philox4x32_ref(ctr, np.broadcast_to(key, (n, 2)))
-    u1 = ((w[:, 0] >> 8).astype(np.float64) + 1.0) * 2.0**-24
-    u2 = (w[:, 1] >> 8).astype(np.float64) * 2.0**-24
-    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+    w = philox4x32_ref(ctr, np.broadcast_to(key, (nb, 2)))
+    z = np.empty((nb, 4))
+    for i, (a, bw) in enumerate(((0, 1), (2, 3))):
+        u1 = ((w[:, a] >> 8).astype(np.float64) + 1.0) * 2.0**-24
+        u2 = (w[:, bw] >> 8).astype(np.float64) * 2.0**-24
+        r = np.sqrt(-2.0 * np.log(u1))
+        z[:, 2 * i] = r * np.cos(2.0 * np.pi * u2)
+        z[:, 2 * i + 1] = r * np.sin(2.0 * np.pi * u2)
+    return z.reshape(-1)[:n]
 
 
 def _gamma(v, g, lo, hi):

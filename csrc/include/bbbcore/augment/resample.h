@@ -155,84 +155,136 @@ BBB_HDI int nearest_tap(float u, int n, const std::int32_t* tab, int border) {
   return tab ? tab[j] : j;
 }
 
-// Floor-mod for the dropout grid (m > 0).
+// Floor-mod for the dropout grid (m > 0, |a| < 2^21): a float quotient (no integer division,
+// which costs ~25 cycles) corrected to the exact remainder.
 BBB_HDI int floor_mod(int a, int m) {
-  const int r = a % m;
-  return r < 0 ? r + m : r;
+  const int q = static_cast<int>(floor_f(static_cast<float>(a) / static_cast<float>(m)));
+  int r = a - q * m;
+  r = r < 0 ? r + m : r;
+  r = r >= m ? r - m : r;
+  return r;
 }
 
+// Nearest voxel index, the coordinate clamped to +-2^20 (far outside any volume).
 BBB_HDI int nearest_int(float u) {
-  if (u < -1.0e9f) u = -1.0e9f;
-  if (u > 1.0e9f) u = 1.0e9f;
+  u = u < -1048576.0f ? -1048576.0f : (u > 1048576.0f ? 1048576.0f : u);
   return static_cast<int>(floor_f(u + kRoundUp));
 }
 
-// Displacement of an ELASTIC stage at p (stage floats s, the sample's ctrl row).
-BBB_HD void elastic_displacement(const float* s, const float* ctrl, const float p[3], float d[3]) {
+BBB_HDI bool dropout_hole(const float* s, const float p[3]) {
+  bool hole = true;
+  for (int a = 0; a < 3; ++a) {
+    const int unit = static_cast<int>(s[1 + a]), h = static_cast<int>(s[4 + a]);
+    const int off = static_cast<int>(s[7 + a]);
+    hole = hole && floor_mod(nearest_int(p[a]) - off, unit) < h;
+  }
+  return hole;
+}
+
+// z,y-reduced control column of an elastic stage, kept by the CPU along a row: for each
+// component, sum_ky wy[ky] (sum_kz wz[kz] c[kz][ky][ix]); valid while the stage's z and y cells
+// and weights stay the same (rows whose z, y coordinates at the stage do not change with x).
+constexpr int kMaxControl = 32;  // control points per axis
+struct ElasticColumns {
+  const float* stage;
+  float fz, tz, fy, ty;
+  int stamp;
+  int tag[kMaxControl];
+  float col[3][kMaxControl];
+};
+
+// Displacement of an ELASTIC stage at p (stage floats s, the sample's ctrl row). Evaluated
+// separably in a fixed order (z, then y, then x), so a cached column gives the same bits.
+BBB_HD void elastic_displacement(const float* s, const float* ctrl, const float p[3], float d[3],
+                                 ElasticColumns* cache) {
   const int g[3] = {static_cast<int>(s[1]), static_cast<int>(s[2]), static_cast<int>(s[3])};
   const float* c = ctrl + static_cast<int>(s[4]);
-  float w[3][4];
+  float w[3][4], fl[3], t[3];
   int idx[3][4];
   for (int a = 0; a < 3; ++a) {
     float u = s[5 + a] * p[a];
     const float top = static_cast<float>(g[a] - 1);
     u = u < 0.0f ? 0.0f : (u > top ? top : u);
-    const float fl = floor_f(u);
-    bspline3_weights(u - fl, w[a]);
-    const int i = static_cast<int>(fl);
+    fl[a] = floor_f(u);
+    t[a] = u - fl[a];
+    bspline3_weights(t[a], w[a]);
+    const int i = static_cast<int>(fl[a]);
     for (int k = 0; k < 4; ++k) {
       int j = i - 1 + k;
       idx[a][k] = j < 0 ? 0 : (j > g[a] - 1 ? g[a] - 1 : j);
     }
   }
+  if (cache && (cache->stage != s || cache->fz != fl[0] || cache->tz != t[0] || cache->fy != fl[1] ||
+                cache->ty != t[1])) {
+    cache->stage = s;
+    cache->fz = fl[0]; cache->tz = t[0]; cache->fy = fl[1]; cache->ty = t[1];
+    ++cache->stamp;
+  }
   const int plane = g[0] * g[1] * g[2];
   float d0 = 0.0f, d1 = 0.0f, d2 = 0.0f;
-  for (int kz = 0; kz < 4; ++kz) {
-    for (int ky = 0; ky < 4; ++ky) {
-      const float wzy = w[0][kz] * w[1][ky];
-      const int row = (idx[0][kz] * g[1] + idx[1][ky]) * g[2];
-      for (int kx = 0; kx < 4; ++kx) {
-        const float wk = wzy * w[2][kx];
-        const int q = row + idx[2][kx];
-        d0 += wk * c[q];
-        d1 += wk * c[plane + q];
-        d2 += wk * c[2 * plane + q];
+  for (int kx = 0; kx < 4; ++kx) {
+    const int ix = idx[2][kx];
+    float col[3];
+    if (cache && cache->tag[ix] == cache->stamp) {
+      col[0] = cache->col[0][ix]; col[1] = cache->col[1][ix]; col[2] = cache->col[2][ix];
+    } else {
+      for (int comp = 0; comp < 3; ++comp) {
+        const float* cc = c + comp * plane;
+        float bsum = 0.0f;
+        for (int ky = 0; ky < 4; ++ky) {
+          const float* line = cc + idx[1][ky] * g[2] + ix;
+          float asum = 0.0f;
+          for (int kz = 0; kz < 4; ++kz) asum += w[0][kz] * line[idx[0][kz] * g[1] * g[2]];
+          bsum += w[1][ky] * asum;
+        }
+        col[comp] = bsum;
+      }
+      if (cache) {
+        cache->tag[ix] = cache->stamp;
+        cache->col[0][ix] = col[0]; cache->col[1][ix] = col[1]; cache->col[2][ix] = col[2];
       }
     }
+    d0 += w[2][kx] * col[0];
+    d1 += w[2][kx] * col[1];
+    d2 += w[2][kx] * col[2];
   }
   d[0] = d0; d[1] = d1; d[2] = d2;
 }
 
-BBB_HD bool dropout_hole(const float* s, const float p[3]) {
-  for (int a = 0; a < 3; ++a) {
-    const int unit = static_cast<int>(s[1 + a]), hole = static_cast<int>(s[4 + a]);
-    const int off = static_cast<int>(s[7 + a]);
-    if (floor_mod(nearest_int(p[a]) - off, unit) >= hole) return false;
-  }
-  return true;
-}
-
 template <class T> BBB_HD float to_float(T v) { return static_cast<float>(v); }
 
-// Standard normal of (seed, sample, epilogue op, channel, voxel).
-BBB_HD float augment_normal(std::uint64_t seed, std::int64_t b, int op, int c, std::uint32_t voxel) {
+// Standard normals of (seed, sample, epilogue op, channel): voxels 4j..4j+3 share the Philox block
+// at counter (j, channel, (sample << 8) | op), Box–Muller on words (0, 1) and (2, 3).
+BBB_HDI void augment_normal4(std::uint64_t seed, std::int64_t b, int op, int c, std::uint32_t block,
+                             float z[4]) {
   const Philox rng = Philox::from_seed(seed);
-  const U32x4 w = rng(voxel, static_cast<std::uint32_t>(c),
+  const U32x4 w = rng(block, static_cast<std::uint32_t>(c),
                       (static_cast<std::uint64_t>(b) << 8) | static_cast<std::uint64_t>(op));
-  float z0, z1;
-  box_muller_f(w.v[0], w.v[1], z0, z1);
-  return z0;
+  normal4_f(w, z);
 }
 
-// Sign-preserving gamma on the channel's range [lo, hi].
-BBB_HD float gamma_value(float v, float gamma, float lo, float hi) {
-  const float range = hi - lo;
-  if (!(range > 0.0f)) return v;
+BBB_HDI float augment_normal(std::uint64_t seed, std::int64_t b, int op, int c, std::uint32_t voxel) {
+  float z[4];
+  augment_normal4(seed, b, op, c, voxel >> 2, z);
+  return z[voxel & 3u];
+}
+
+// Sign-preserving gamma on the channel's range [lo, hi] (range = hi - lo > 0), branch-free.
+BBB_HDI float gamma_core(float v, float gamma, float lo, float range) {
   const float t = (v - lo) / range;
   const float at = t < 0.0f ? -t : t;
-  float g = 0.0f;
-  if (at > 1.0e-30f) g = exp_f(gamma * log_f(at));
+  const bool tiny = !(at > 1.0e-30f);
+  const float g0 = exp_f(gamma * log_f(tiny ? 1.0f : at));
+  const float g = tiny ? 0.0f : g0;
   return lo + (t < 0.0f ? -g : g) * range;
+}
+
+BBB_HDI bool gamma_is_identity(float gamma, float lo, float hi) {
+  return !(hi - lo > 0.0f) || gamma == 1.0f;
+}
+
+BBB_HDI float gamma_value(float v, float gamma, float lo, float hi) {
+  return gamma_is_identity(gamma, lo, hi) ? v : gamma_core(v, gamma, lo, hi - lo);
 }
 
 // ---------------------------------------------------------------------------- one output voxel
@@ -293,9 +345,11 @@ BBB_HDI void gather_taps(const AugmentParams& P, const AugmentArgs<TI, TM>& A, s
     const TI* img = A.image + (b * C + c) * vin;
     float v[8];
     for (int k = 0; k < 8; ++k) v[k] = o[k] >= 0 ? to_float(img[o[k]]) : P.fill;
-    const float y0 = ty.w0 * (tx.w0 * v[0] + tx.w1 * v[1]) + ty.w1 * (tx.w0 * v[2] + tx.w1 * v[3]);
-    const float y1 = ty.w0 * (tx.w0 * v[4] + tx.w1 * v[5]) + ty.w1 * (tx.w0 * v[6] + tx.w1 * v[7]);
-    const float val = tz.w0 * y0 + tz.w1 * y1;
+    // lerps a + w (b - a): exact on constant regions and at voxel centres
+    const float x00 = v[0] + tx.w1 * (v[1] - v[0]), x01 = v[2] + tx.w1 * (v[3] - v[2]);
+    const float x10 = v[4] + tx.w1 * (v[5] - v[4]), x11 = v[6] + tx.w1 * (v[7] - v[6]);
+    const float y0 = x00 + ty.w1 * (x01 - x00), y1 = x10 + ty.w1 * (x11 - x10);
+    const float val = y0 + tz.w1 * (y1 - y0);
     float* oc = out + c * vout;
     *oc = first ? w * val : *oc + w * val;
   }
@@ -317,30 +371,40 @@ BBB_HDI void gather_linear(const AugmentParams& P, const AugmentArgs<TI, TM>& A,
               w, first);
 }
 
+// Epilogue op e of a sample on value v of channel c at output voxel `voxel` (h: the voxel's hole
+// weight of the op's dropout stage, for fills).
+BBB_HDI float epilogue_op(const AugmentParams& P, const float* op, int e, std::int64_t b, int c,
+                          std::uint32_t voxel, float v, float lo, float hi, float h) {
+  using namespace aug;
+  const int kind = static_cast<int>(op[0]);
+  if (kind == kNoise) {
+    const float scale = op[3] != 0.0f ? hi - lo : 1.0f;
+    const float zn = augment_normal(P.seed, b, e, c, voxel);
+    return v + (op[2] * scale + op[1] * scale * zn);
+  }
+  if (kind == kGamma) return gamma_value(v, op[1], lo, hi);
+  if (kind == kFill && h > 0.0f) return (1.0f - h) * v + h * op[2];
+  return v;
+}
+
+BBB_HDI const float* epilogue_ops(const AugSample& S) {
+  return S.prog + aug::kHeader + aug::kMaxStages * aug::kStageLen;
+}
+
 // Noise, gamma and dropout fills in Compose order (H: hole weight per dropout stage).
 template <class TI, class TM>
 BBB_HD void epilogue(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const AugSample& S,
                      std::int64_t b, float* out, std::int64_t vout, std::int64_t voxel, const float* H) {
-  using namespace aug;
-  const float* epi = S.prog + kHeader + kMaxStages * kStageLen;
+  const float* epi = epilogue_ops(S);
   const int C = P.channels;
   for (int c = 0; c < C; ++c) {
     float v = out[c * vout];
     const float lo = A.stats ? A.stats[(b * C + c) * 2] : 0.0f;
     const float hi = A.stats ? A.stats[(b * C + c) * 2 + 1] : 1.0f;
     for (int e = 0; e < S.n_epi; ++e) {
-      const float* op = epi + e * kEpiLen;
-      const int kind = static_cast<int>(op[0]);
-      if (kind == kNoise) {
-        const float scale = op[3] != 0.0f ? hi - lo : 1.0f;
-        const float zn = augment_normal(P.seed, b, e, c, static_cast<std::uint32_t>(voxel));
-        v = v + (op[2] * scale + op[1] * scale * zn);
-      } else if (kind == kGamma) {
-        v = gamma_value(v, op[1], lo, hi);
-      } else if (kind == kFill) {
-        const float h = H[static_cast<int>(op[1])];
-        if (h > 0.0f) v = (1.0f - h) * v + h * op[2];
-      }
+      const float* op = epi + e * aug::kEpiLen;
+      const float h = static_cast<int>(op[0]) == aug::kFill ? H[static_cast<int>(op[1])] : 0.0f;
+      v = epilogue_op(P, op, e, b, c, static_cast<std::uint32_t>(voxel), v, lo, hi, h);
     }
     out[c * vout] = v;
   }
@@ -383,28 +447,27 @@ BBB_HD void gather_mask(const AugmentParams& P, const AugmentArgs<TI, TM>& A, co
   }
 }
 
-// Output voxel of a simple sample at the virtual-input point p, given its taps.
+// Output voxel (before the epilogue) of a simple sample at the virtual-input point p, given its taps.
 template <class TI, class TM>
 BBB_HDI void augment_point_simple(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const AugSample& S,
                                   std::int64_t b, std::int64_t voxel, std::int64_t vout, const float p[3],
                                   const Taps& tz, const Taps& ty, const Taps& tx) {
   float* out = A.out + b * P.channels * vout + voxel;
   gather_taps(P, A, b, out, vout, tz, ty, tx, 1.0f, true);
-  if (S.n_epi > 0) {
-    const float H[aug::kMaxDropout] = {0.0f, 0.0f, 0.0f, 0.0f};
-    epilogue(P, A, S, b, out, vout, voxel, H);
-  }
   if (A.mask && P.mask_channels > 0) gather_mask(P, A, S, b, voxel, vout, p, 1.0f, 0);
 }
 
-// Writes every channel of image voxel (b, z, y, x) and of the mask.
+// Spatial part of output voxel (b, z, y, x): every image channel before the epilogue, the mask,
+// and the hole weight H of each dropout stage.
 template <class TI, class TM>
-BBB_HD void augment_voxel(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const AugSample& S,
-                          std::int64_t b, int z, int y, int x) {
+BBB_HD void augment_voxel_spatial(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const AugSample& S,
+                                  std::int64_t b, int z, int y, int x, float H[aug::kMaxDropout],
+                                  ElasticColumns* cache /* [1 << kMaxBranchStages] or null */) {
   using namespace aug;
   const std::int64_t Yo = P.out_shape[1], Xo = P.out_shape[2];
   const std::int64_t vout = static_cast<std::int64_t>(P.out_shape[0]) * Yo * Xo;
   const std::int64_t voxel = (static_cast<std::int64_t>(z) * Yo + y) * Xo + x;
+  for (int k = 0; k < kMaxDropout; ++k) H[k] = 0.0f;
   if (S.simple) {
     float p[3] = {static_cast<float>(z), static_cast<float>(y), static_cast<float>(x)};
     if (S.affine) affine_apply(S.affine, p);
@@ -413,7 +476,6 @@ BBB_HD void augment_voxel(const AugmentParams& P, const AugmentArgs<TI, TM>& A, 
     return;
   }
   float* out = A.out + b * P.channels * vout + voxel;
-  float H[kMaxDropout] = {0.0f, 0.0f, 0.0f, 0.0f};  // hole weights per dropout stage
   float best_w = -1.0f;
   float best_p[3] = {0.0f, 0.0f, 0.0f};
   int best_holes = 0;
@@ -431,7 +493,7 @@ BBB_HD void augment_voxel(const AugmentParams& P, const AugmentArgs<TI, TM>& A, 
         affine_apply(st, p);
       } else if (kind == kElastic) {
         float d[3];
-        elastic_displacement(st, S.crow, p, d);
+        elastic_displacement(st, S.crow, p, d, cache ? cache + combo : nullptr);
         p[0] += d[0]; p[1] += d[1]; p[2] += d[2];
       } else if (kind == kAxisMap) {
         const int a = static_cast<int>(st[1]), n = static_cast<int>(st[2]);
@@ -461,8 +523,22 @@ BBB_HD void augment_voxel(const AugmentParams& P, const AugmentArgs<TI, TM>& A, 
   if (first) {  // no branch had weight (cannot happen for finite coordinates): fill
     for (int c = 0; c < P.channels; ++c) out[c * vout] = P.fill;
   }
-  if (S.n_epi > 0) epilogue(P, A, S, b, out, vout, voxel, H);
   if (A.mask && P.mask_channels > 0) gather_mask(P, A, S, b, voxel, vout, best_p, best_w, best_holes);
+}
+
+// Writes every channel of image voxel (b, z, y, x) and of the mask (the GPU's per-thread work;
+// the CPU runs the same functions row by row, the epilogue one op at a time over the row).
+template <class TI, class TM>
+BBB_HD void augment_voxel(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const AugSample& S,
+                          std::int64_t b, int z, int y, int x) {
+  float H[aug::kMaxDropout];
+  augment_voxel_spatial(P, A, S, b, z, y, x, H, nullptr);
+  if (S.n_epi > 0) {
+    const std::int64_t Yo = P.out_shape[1], Xo = P.out_shape[2];
+    const std::int64_t vout = static_cast<std::int64_t>(P.out_shape[0]) * Yo * Xo;
+    const std::int64_t voxel = (static_cast<std::int64_t>(z) * Yo + y) * Xo + x;
+    epilogue(P, A, S, b, A.out + b * P.channels * vout + voxel, vout, voxel, H);
+  }
 }
 
 }  // namespace bbb
