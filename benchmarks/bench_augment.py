@@ -765,7 +765,9 @@ class PeerSteps:
 
     def call(self, compose, x):
         if self.name == "volumentations":
-            return compose(image=x)["image"]
+            # np.flip / np.rot90 return strided views; a training loop needs the data (torch
+            # refuses negative strides), so the copy a user must make is part of the work
+            return np.ascontiguousarray(compose(image=x)["image"])
         return compose(x)
 
     @staticmethod

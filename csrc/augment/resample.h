@@ -27,6 +27,16 @@ void augment_resample_cpu(const AugmentParams& P, ImageType image_type, MaskType
 void augment_resample_cuda(const AugmentParams& P, ImageType image_type, MaskType mask_type,
                            const AugmentBuffers& buf, cudaStream_t stream);
 
+// CPU: the epilogue of one output row, one op at a time over the row (vectorised loops; the same
+// per-voxel values as epilogue()). out: the row of channel 0; H: [kMaxDropout, Xo] hole weights.
+void augment_epilogue_row(const AugmentParams& P, const float* stats, const AugSample& S, std::int64_t b,
+                          std::int64_t row, float* out, const float* H, bool any_hole);
+
+// CPU: the trilinear combination of gather_taps over a row, from the eight corner values of each
+// voxel (lines v[0..7] in gather_taps' order) and the per-voxel weights of input z, y, x.
+void augment_lerp_lines(float* const v[8], const float* wz, const float* wy, const float* wx, float* out,
+                        int n);
+
 // Shared argument checks of both launchers (throws std::invalid_argument).
 inline void augment_check(const AugmentParams& P, ImageType image_type, MaskType mask_type,
                    const AugmentBuffers& buf) {

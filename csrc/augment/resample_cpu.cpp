@@ -8,97 +8,299 @@ namespace bbb {
 
 namespace {
 
+// Per-sample tables of the separable fast path: a simple program whose affine (or identity) maps
+// each input axis r from one output axis src[r] (one nonzero per row and column: flips, rot90,
+// crops, resizes, scalings, drop-plane tables). Taps and nearest offsets are tabulated per output
+// index, from the same float coordinates as affine_apply's (the zero terms add exact zeros).
+struct Separable {
+  std::int64_t b = -1;
+  bool ok = false;
+  int src[3];
+  std::vector<Taps> taps[3];
+  std::vector<std::int64_t> nearest[3];
+};
+
+template <class TI, class TM>
+void prepare_separable(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const AugSample& S,
+                       std::int64_t b, Separable& T) {
+  T.b = b;
+  T.ok = false;
+  const float* st = S.affine;
+  for (int r = 0; r < 3; ++r) {
+    int n = 0;
+    for (int c = 0; c < 3; ++c) {
+      const bool nz = st ? st[1 + 4 * r + c] != 0.0f : r == c;
+      if (nz) { T.src[r] = c; ++n; }
+    }
+    if (n != 1) return;
+  }
+  if (T.src[0] == T.src[1] || T.src[0] == T.src[2] || T.src[1] == T.src[2]) return;
+  const std::int64_t stride[3] = {static_cast<std::int64_t>(P.in_shape[1]) * P.in_shape[2], P.in_shape[2], 1};
+  for (int r = 0; r < 3; ++r) {
+    const int c = T.src[r], n = P.out_shape[c];
+    T.taps[r].resize(n);
+    T.nearest[r].resize(n);
+    for (int i = 0; i < n; ++i) {
+      float p[3] = {0.0f, 0.0f, 0.0f};
+      p[c] = static_cast<float>(i);
+      if (st) affine_apply(st, p);
+      Taps tp = linear_taps(p[r], S.nv[r], S.ftab[r], P.border, stride[r]);
+      if (tp.w1 == 0.0f) tp.o1 = tp.o0;  // the second tap is not used: load the first twice
+      T.taps[r][i] = tp;
+      const int j = nearest_tap(p[r], S.nv[r], S.ftab[r], P.border);
+      T.nearest[r][i] = j >= 0 ? j * stride[r] : -1;
+    }
+  }
+  T.ok = true;
+}
+
 // One output row (b, z, y, 0..Xo-1): the spatial part voxel by voxel, then the epilogue one op at
 // a time over the row (tight loops the compiler can vectorise). Every value is computed by the
 // same BBB_HD functions, in the same per-voxel order, as augment_voxel on the GPU.
+// Scratch of the generic row path (structure of arrays over the row).
+struct RowScratch {
+  std::vector<float> pz, py, px, w, bz, by, bx, bw;
+  std::vector<int> holes, bholes, written, nearest;
+  std::vector<float> v[8], wz, wy, wx;
+  std::vector<int> j0[3], j1[3];
+  std::vector<float> w1[3];
+  std::vector<unsigned char> outside[3];
+  ElasticColumns cache[1 << aug::kMaxBranchStages];
+  void resize(int n) {
+    for (auto* v : {&pz, &py, &px, &w, &bz, &by, &bx, &bw}) v->resize(n);
+    for (auto* v : {&holes, &bholes, &written, &nearest}) v->resize(n);
+    for (int k = 0; k < 3; ++k) { j0[k].resize(n); j1[k].resize(n); w1[k].resize(n); outside[k].resize(n); }
+    for (auto& line : v) line.resize(n);
+    wz.resize(n); wy.resize(n); wx.resize(n);
+  }
+};
+
+// Any program, one row: each branch combination runs stage by stage over the whole row (tight
+// loops instead of interpreting the program per voxel), then gathers. Per voxel the same BBB_HD
+// calls in the same order as augment_voxel_spatial, so the same values.
+template <class TI, class TM>
+bool row_generic(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const AugSample& S, std::int64_t b,
+                 int z, int y, float* H /* [kMaxDropout, Xo] */, RowScratch& R) {
+  using namespace aug;
+  const int Xo = P.out_shape[2];
+  const std::int64_t vout = static_cast<std::int64_t>(P.out_shape[0]) * P.out_shape[1] * Xo;
+  const std::int64_t row = (static_cast<std::int64_t>(z) * P.out_shape[1] + y) * Xo;
+  float* out = A.out + b * P.channels * vout + row;
+  for (int k = 0; k < kMaxDropout * Xo; ++k) H[k] = 0.0f;
+  for (int x = 0; x < Xo; ++x) { R.written[x] = 0; R.bw[x] = -1.0f; R.bz[x] = R.by[x] = R.bx[x] = 0.0f; R.bholes[x] = 0; }
+  for (auto& cc : R.cache) {
+    cc.stage = nullptr;
+    cc.stamp = 0;
+    for (int& tg : cc.tag) tg = -1;
+  }
+  const int combos = 1 << S.n_branch;
+  for (int combo = 0; combo < combos; ++combo) {
+    float* pz = R.pz.data(); float* py = R.py.data(); float* px = R.px.data(); float* w = R.w.data();
+    int* holes = R.holes.data(); int* nearest = R.nearest.data();
+    for (int x = 0; x < Xo; ++x) {
+      pz[x] = static_cast<float>(z); py[x] = static_cast<float>(y); px[x] = static_cast<float>(x);
+      w[x] = 1.0f; holes[x] = 0; nearest[x] = 1;
+    }
+    int bi = 0;
+    for (int s = 0; s < S.n_stages; ++s) {
+      const float* st = S.prog + kHeader + s * kStageLen;
+      const int kind = static_cast<int>(st[0]);
+      if (kind == kAffine) {
+        for (int x = 0; x < Xo; ++x) {
+          float p[3] = {pz[x], py[x], px[x]};
+          affine_apply(st, p);
+          pz[x] = p[0]; py[x] = p[1]; px[x] = p[2];
+        }
+      } else if (kind == kElastic) {
+        for (int x = 0; x < Xo; ++x) {
+          if (!(w[x] > 0.0f)) continue;
+          const float p[3] = {pz[x], py[x], px[x]};
+          float d[3];
+          elastic_displacement(st, S.crow, p, d, R.cache + combo);
+          pz[x] = p[0] + d[0]; py[x] = p[1] + d[1]; px[x] = p[2] + d[2];
+        }
+      } else if (kind == kAxisMap) {
+        const int a = static_cast<int>(st[1]), n = static_cast<int>(st[2]);
+        const std::int32_t* tab = S.trow + static_cast<int>(st[3]);
+        const int bit = (combo >> bi) & 1;
+        ++bi;
+        float* pa = a == 0 ? pz : (a == 1 ? py : px);
+        for (int x = 0; x < Xo; ++x) {
+          if (!(w[x] > 0.0f)) continue;
+          const float u = clamp_coord(pa[x], n);
+          const float fl = floor_f(u);
+          const float f = u - fl;
+          if (bit != (f + kRoundUp >= 1.0f ? 1 : 0)) nearest[x] = 0;
+          w[x] *= bit ? f : 1.0f - f;
+          pa[x] = table_ext(tab, n, static_cast<int>(fl) + bit);
+        }
+      } else if (kind == kDropout) {
+        const int k = static_cast<int>(st[10]);
+        for (int x = 0; x < Xo; ++x) {
+          if (!(w[x] > 0.0f)) continue;
+          const float p[3] = {pz[x], py[x], px[x]};
+          if (dropout_hole(st, p)) holes[x] |= 1 << k;
+        }
+      }
+    }
+    for (int x = 0; x < Xo; ++x) {
+      if (!(w[x] > 0.0f)) continue;
+      if (holes[x])
+        for (int k = 0; k < kMaxDropout; ++k)
+          if ((holes[x] >> k) & 1) H[k * Xo + x] += w[x];
+      if (nearest[x]) {
+        R.bw[x] = w[x]; R.bz[x] = pz[x]; R.by[x] = py[x]; R.bx[x] = px[x]; R.bholes[x] = holes[x];
+      }
+      const float p[3] = {pz[x], py[x], px[x]};
+      gather_linear(P, A, S, b, out + x, vout, p, w[x], R.written[x] == 0);
+      R.written[x] = 1;
+    }
+  }
+  bool any_hole = false;
+  for (int x = 0; x < Xo; ++x) {
+    if (!R.written[x])
+      for (int c = 0; c < P.channels; ++c) out[c * vout + x] = P.fill;
+    for (int k = 0; k < kMaxDropout; ++k) any_hole = any_hole || H[k * Xo + x] > 0.0f;
+  }
+  if (A.mask && P.mask_channels > 0) {
+    for (int x = 0; x < Xo; ++x) {
+      const float p[3] = {R.bz[x], R.by[x], R.bx[x]};
+      gather_mask(P, A, S, b, row + x, vout, p, R.bw[x], R.bholes[x]);
+    }
+  }
+  return any_hole;
+}
+
+// Separable row: input axis `vary` follows output x (taps tv[x]), the other two input axes keep
+// the row's taps t[]. The eight corner values of every voxel are loaded into eight lines, then
+// lerp_lines combines them with gather_taps' arithmetic (vectorised).
+template <class TI, class TM>
+void separable_row(const AugmentParams& P, const AugmentArgs<TI, TM>& A, std::int64_t b, float* out,
+                   std::int64_t vout, Taps t[3], int vary, const Taps* tv, RowScratch& R) {
+  const int Xo = P.out_shape[2];
+  const std::int64_t vin = static_cast<std::int64_t>(P.in_shape[0]) * P.in_shape[1] * P.in_shape[2];
+  float* w[3] = {R.wz.data(), R.wy.data(), R.wx.data()};
+  for (int r = 0; r < 3; ++r) {
+    if (r == vary) {
+      for (int x = 0; x < Xo; ++x) w[r][x] = tv[x].w1;
+    } else {
+      for (int x = 0; x < Xo; ++x) w[r][x] = t[r].w1;
+    }
+  }
+  bool exact = t[vary == 0 ? 1 : 0].w1 == 0.0f && t[vary == 2 ? 1 : 2].w1 == 0.0f;
+  for (int x = 0; x < Xo && exact; ++x) exact = tv[x].w1 == 0.0f;
+  if (exact) {  // every voxel on a voxel centre (flips, rot90, crops, identity): a strided copy
+    for (int c = 0; c < P.channels; ++c) {
+      const TI* img = A.image + (b * P.channels + c) * vin;
+      float* o = out + c * vout;
+      for (int x = 0; x < Xo; ++x) {
+        t[vary] = tv[x];
+        const std::int64_t off = t[0].o0 + t[1].o0 + t[2].o0;
+        o[x] = off >= 0 ? to_float(img[off]) : P.fill;
+      }
+    }
+    return;
+  }
+  for (int c = 0; c < P.channels; ++c) {
+    const TI* img = A.image + (b * P.channels + c) * vin;
+    float* v[8];
+    for (int k = 0; k < 8; ++k) v[k] = R.v[k].data();
+    for (int x = 0; x < Xo; ++x) {
+      t[vary] = tv[x];
+      const Taps &tz = t[0], &ty = t[1], &tx = t[2];
+      const std::int64_t zy00 = tz.o0 + ty.o0, zy01 = tz.o0 + ty.o1, zy10 = tz.o1 + ty.o0, zy11 = tz.o1 + ty.o1;
+      const std::int64_t o[8] = {zy00 + tx.o0, zy00 + tx.o1, zy01 + tx.o0, zy01 + tx.o1,
+                                 zy10 + tx.o0, zy10 + tx.o1, zy11 + tx.o0, zy11 + tx.o1};
+      for (int k = 0; k < 8; ++k) v[k][x] = o[k] >= 0 ? to_float(img[o[k]]) : P.fill;
+    }
+    augment_lerp_lines(v, w[0], w[1], w[2], out + c * vout, Xo);
+  }
+}
+
 template <class TI, class TM>
 void augment_row(const AugmentParams& P, const AugmentArgs<TI, TM>& A, std::int64_t b, int z, int y,
-                 float* H /* [kMaxDropout, Xo] scratch */) {
+                 float* H /* [kMaxDropout, Xo] scratch */, Separable& T, RowScratch& R) {
   using namespace aug;
   const int Zo = P.out_shape[0], Yo = P.out_shape[1], Xo = P.out_shape[2];
   const std::int64_t vout = static_cast<std::int64_t>(Zo) * Yo * Xo;
   const std::int64_t row = (static_cast<std::int64_t>(z) * Yo + y) * Xo;
   const AugSample S = decode_sample(P, A, b);
   bool any_hole = false;
-  if (S.simple) {
-    // The row part of the affine, M_r0 z + M_r1 y, is the same float for every x, and an axis
-    // whose coordinate does not depend on x has the same taps along the row: both are hoisted.
-    const float* st = S.affine;
+  R.resize(Xo);
+  if (S.simple && T.b != b) prepare_separable(P, A, S, b, T);
+  if (S.simple && T.ok) {
+    const int zyx[3] = {z, y, 0};
+    int vary = 0;
+    Taps t[3];
+    std::int64_t nb = 0;
+    for (int r = 0; r < 3; ++r) {
+      if (T.src[r] == 2) { vary = r; continue; }
+      t[r] = T.taps[r][zyx[T.src[r]]];
+      const std::int64_t n = T.nearest[r][zyx[T.src[r]]];
+      nb = (nb < 0 || n < 0) ? -1 : nb + n;
+    }
+    separable_row(P, A, b, A.out + b * P.channels * vout + row, vout, t, vary, T.taps[vary].data(), R);
+    if (A.mask && P.mask_channels > 0) {
+      const std::int64_t* nx = T.nearest[vary].data();
+      for (int x = 0; x < Xo; ++x)
+        gather_mask_at(P, A, b, row + x, vout, (nb < 0 || nx[x] < 0) ? -1 : nb + nx[x]);
+    }
+  } else if (S.simple) {
+    // Structure of arrays over the row: the coordinates and taps of the axes that vary along
+    // the row in tight loops, then the gather. The row part of the affine, M_r0 z + M_r1 y, is the
+    // same float for every x, and an axis that does not vary has the same taps along the row.
+    const float* st = S.affine;  // non-separable, so never null here
     const float fz = static_cast<float>(z), fy = static_cast<float>(y);
-    float rz[3];
+    const std::int64_t stride[3] = {static_cast<std::int64_t>(P.in_shape[1]) * P.in_shape[2], P.in_shape[2], 1};
+    Taps t[3];
     bool varies[3];
     for (int k = 0; k < 3; ++k) {
-      rz[k] = st ? st[1 + 4 * k] * fz + st[2 + 4 * k] * fy : 0.0f;
-      varies[k] = st ? st[3 + 4 * k] != 0.0f : k == 2;
-    }
-    float p[3];
-    for (int k = 0; k < 3; ++k) p[k] = st ? rz[k] + st[3 + 4 * k] * 0.0f + st[4 + 4 * k] : (k == 0 ? fz : fy);
-    if (!st) p[2] = 0.0f;
-    Taps t[3];
-    for (int k = 0; k < 3; ++k) t[k] = axis_taps(P, S, p, k);
-    for (int x = 0; x < Xo; ++x) {
-      const float fx = static_cast<float>(x);
-      if (st) {
-        for (int k = 0; k < 3; ++k) p[k] = rz[k] + st[3 + 4 * k] * fx + st[4 + 4 * k];
-      } else {
-        p[2] = fx;
+      const float rk = st[1 + 4 * k] * fz + st[2 + 4 * k] * fy;
+      const float mk = st[3 + 4 * k], tk = st[4 + 4 * k];
+      varies[k] = mk != 0.0f;
+      if (!varies[k]) {
+        float p[3] = {0.0f, 0.0f, 0.0f};
+        p[k] = rk + mk * 0.0f + tk;
+        t[k] = axis_taps(P, S, p, k);
+        continue;
       }
-      for (int k = 0; k < 3; ++k)
-        if (varies[k]) t[k] = axis_taps(P, S, p, k);
-      augment_point_simple<TI, TM>(P, A, S, b, row + x, vout, p, t[0], t[1], t[2]);
+      int* j0 = R.j0[k].data();
+      int* j1 = R.j1[k].data();
+      float* w1 = R.w1[k].data();
+      unsigned char* out_of = R.outside[k].data();
+      const int n = S.nv[k], border = P.border;
+      for (int x = 0; x < Xo; ++x) {
+        const float u = rk + mk * static_cast<float>(x) + tk;
+        bool o;
+        taps_index(u, n, border, j0[x], j1[x], w1[x], o);
+        out_of[x] = o;
+      }
+      if (const std::int32_t* tab = S.ftab[k]) {
+        for (int x = 0; x < Xo; ++x) { j0[x] = tab[j0[x]]; j1[x] = tab[j1[x]]; }
+      }
+    }
+    const bool mask = A.mask && P.mask_channels > 0;
+    float* out = A.out + b * P.channels * vout + row;
+    for (int x = 0; x < Xo; ++x) {
+      for (int k = 0; k < 3; ++k) {
+        if (!varies[k]) continue;
+        const bool o = R.outside[k][x] != 0;
+        t[k].w1 = R.w1[k][x];
+        t[k].w0 = 1.0f - t[k].w1;
+        t[k].o0 = o ? kOutside : R.j0[k][x] * stride[k];
+        t[k].o1 = o ? kOutside : R.j1[k][x] * stride[k];
+      }
+      gather_taps(P, A, b, out + x, vout, t[0], t[1], t[2], 1.0f, true);
+      if (mask) {
+        float p[3];
+        for (int k = 0; k < 3; ++k) p[k] = st[1 + 4 * k] * fz + st[2 + 4 * k] * fy + st[3 + 4 * k] * static_cast<float>(x) + st[4 + 4 * k];
+        gather_mask(P, A, S, b, row + x, vout, p, 1.0f, 0);
+      }
     }
   } else {
-    float h[kMaxDropout];
-    ElasticColumns cache[1 << kMaxBranchStages];
-    for (auto& cc : cache) {
-      cc.stage = nullptr;
-      cc.stamp = 0;
-      for (int& tg : cc.tag) tg = -1;
-    }
-    for (int x = 0; x < Xo; ++x) {
-      augment_voxel_spatial<TI, TM>(P, A, S, b, z, y, x, h, cache);
-      for (int k = 0; k < kMaxDropout; ++k) {
-        H[k * Xo + x] = h[k];
-        any_hole = any_hole || h[k] > 0.0f;
-      }
-    }
+    any_hole = row_generic(P, A, S, b, z, y, H, R);
   }
-  if (S.n_epi == 0) return;
-  const float* epi = epilogue_ops(S);
-  for (int c = 0; c < P.channels; ++c) {
-    float* v = A.out + (b * P.channels + c) * vout + row;
-    const float lo = A.stats ? A.stats[(b * P.channels + c) * 2] : 0.0f;
-    const float hi = A.stats ? A.stats[(b * P.channels + c) * 2 + 1] : 1.0f;
-    for (int e = 0; e < S.n_epi; ++e) {
-      const float* op = epi + e * kEpiLen;
-      const int kind = static_cast<int>(op[0]);
-      if (kind == kFill) {
-        if (!any_hole) continue;
-        const float* h = H + static_cast<int>(op[1]) * Xo;
-        for (int x = 0; x < Xo; ++x)
-          v[x] = epilogue_op(P, op, e, b, c, static_cast<std::uint32_t>(row + x), v[x], lo, hi, h[x]);
-      } else if (kind == kGamma) {
-        const float g = op[1];
-        if (gamma_is_identity(g, lo, hi)) continue;
-        const float range = hi - lo;
-        for (int x = 0; x < Xo; ++x) v[x] = gamma_core(v[x], g, lo, range);
-      } else if (kind == kNoise) {
-        // one Philox block per four voxels of the volume (the same normals as augment_normal)
-        const float scale = op[3] != 0.0f ? hi - lo : 1.0f;
-        const float mean = op[2] * scale, sd = op[1] * scale;
-        std::uint32_t block = 0xffffffffu;
-        float zb[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-        for (int x = 0; x < Xo; ++x) {
-          const std::uint32_t vox = static_cast<std::uint32_t>(row + x);
-          if ((vox >> 2) != block) {
-            block = vox >> 2;
-            augment_normal4(P.seed, b, e, c, block, zb);
-          }
-          v[x] = v[x] + (mean + sd * zb[vox & 3u]);
-        }
-      }
-    }
-  }
+  if (S.n_epi > 0) augment_epilogue_row(P, A.stats, S, b, row, A.out + b * P.channels * vout + row, H, any_hole);
 }
 
 struct CpuRun {
@@ -111,12 +313,14 @@ struct CpuRun {
 #pragma omp parallel
     {
       std::vector<float> H(static_cast<std::size_t>(aug::kMaxDropout) * Xo);
+      Separable T;
+      RowScratch R;
 #pragma omp for schedule(static)
       for (std::int64_t r = 0; r < rows; ++r) {
         const std::int64_t b = r / (static_cast<std::int64_t>(Zo) * Yo);
         const int zy = static_cast<int>(r - b * Zo * Yo);
         const int z = zy / Yo, y = zy - z * Yo;
-        augment_row<TI, TM>(P, A, b, z, y, H.data());
+        augment_row<TI, TM>(P, A, b, z, y, H.data(), T, R);
       }
     }
   }

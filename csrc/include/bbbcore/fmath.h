@@ -38,9 +38,12 @@ BBB_HDI float log_f(float x) {
 // Branch-free (selects only), so loops over it vectorise; in range the same arithmetic as ever.
 BBB_HDI float exp_f(float x) {
   const bool under = x < -87.3f, over = x > 88.7f;
-  x = under ? -87.3f : (over ? 88.7f : x);
+  x = x < -87.3f ? -87.3f : x;
+  x = x > 88.7f ? 88.7f : x;
   const float kf = x * 1.44269504f;
-  const int k = static_cast<int>(kf + (kf >= 0.0f ? 0.5f : -0.5f));
+  // round half away from zero: +-0.5 with the sign of kf (kf = -0 rounds to 0 either way)
+  const float half = u32_as_float(0x3f000000u | (float_as_u32(kf) & 0x80000000u));
+  const int k = static_cast<int>(kf + half);
   const float kk = static_cast<float>(k);
   const float r = (x - kk * kLn2HiF) - kk * kLn2LoF;         // |r| <= 0.35
   // Taylor to r^7 / 7!: truncation error < 6e-9 relative
@@ -50,7 +53,8 @@ BBB_HDI float exp_f(float x) {
   int k1 = k / 2, k2 = k - k1;
   p = p * u32_as_float(static_cast<std::uint32_t>(k1 + 127) << 23);
   p = p * u32_as_float(static_cast<std::uint32_t>(k2 + 127) << 23);
-  return under ? 0.0f : (over ? u32_as_float(0x7f800000u) : p);
+  p = over ? u32_as_float(0x7f800000u) : p;
+  return under ? 0.0f : p;
 }
 
 // sin and cos of 2*pi*u for u in [0, 1): the argument is a fraction of a turn, so the quadrant

@@ -316,6 +316,24 @@ def compile_chain(chain: Sequence[StageT], in_shape, *, push_tables: bool = True
 
 
 # --------------------------------------------------------------------------------- pack
+def _elastic_order(stages, i) -> tuple[int, int, int]:
+    """Axis order of stage i's separable B-spline sum: the axis that the output x coordinate
+    drives at that stage last (so the CPU reuses the other two axes' partial sums along a row).
+    Follows output x through the affines before it; (0, 1, 2) when it cannot tell."""
+    col = np.array([0.0, 0.0, 1.0])             # d p / d x_out
+    for s in stages[:i]:
+        if s[0] == "affine":
+            col = s[1][:, :3] @ col
+        elif s[0] == "elastic":
+            return (0, 1, 2)
+    a = int(np.argmax(np.abs(col)))
+    if np.count_nonzero(np.abs(col) > 1e-12) != 1:
+        return (0, 1, 2)
+    rest = [k for k in range(3) if k != a]
+    return (rest[0], rest[1], a)
+
+
+
 def pack(programs: Sequence[Program]):
     """Programs → (program float32 [B, PROG_LEN], tables int32 [B, T], ctrl float32 [B, K])."""
     B = len(programs)
@@ -351,6 +369,7 @@ def pack(programs: Sequence[Program]):
                 h[r + 1:r + 4] = c.shape[1:]
                 h[r + 4] = nctrl
                 h[r + 5:r + 8] = s[2]
+                h[r + 8:r + 11] = _elastic_order(P.stages, s_i)
                 ctrls.append(c.reshape(-1))
                 nctrl += c.size
             elif s[0] == "axismap":

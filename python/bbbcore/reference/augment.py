@@ -61,7 +61,7 @@ def _reflect(u, n):
     if n <= 1:
         return np.zeros_like(u)
     period = 2.0 * n
-    t = np.mod(u + 0.5, period)
+    t = np.mod(np.clip(u, -2.0**22, 2.0**22) + 0.5, period)
     t = np.where(t > n, period - t, t) - 0.5
     return np.clip(t, 0.0, n - 1)
 

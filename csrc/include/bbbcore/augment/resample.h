@@ -39,7 +39,8 @@ enum Stage : int { kAffine = 1, kElastic = 2, kAxisMap = 3, kDropout = 4 };
 // AFFINE   [1..12] M (3x4, row-major; column 3 is t)
 // ELASTIC  [1..3] control grid size (gz, gy, gx); [4] offset in the ctrl row (layout [3, gz, gy, gx],
 //          displacement in voxels of the stage's input); [5..7] grid units per voxel s_a:
-//          control point k of axis a sits at voxel k / s_a
+//          control point k of axis a sits at voxel k / s_a; [8..10] the axis order of the
+//          separable B-spline sum (the last one varies along output rows)
 // AXISMAP  [1] axis; [2] table length n; [3] offset in the table row
 // DROPOUT  [1..3] unit (voxels); [4..6] hole (voxels); [7..9] offset (voxels); [10] dropout index
 enum Epi : int { kNoise = 1, kGamma = 2, kFill = 3 };
@@ -93,13 +94,25 @@ BBB_HDI float clamp_coord(float u, int n) {
   return u < lo ? lo : (u > hi ? hi : u);
 }
 
+// floor for |x| < 2^23 (clamped coordinates), branch-free; -0 stays -0 as in floorf.
+BBB_HDI float floor_small_f(float x) {
+#if defined(__CUDA_ARCH__)
+  return ::floorf(x);
+#else
+  const float t = static_cast<float>(static_cast<int>(x));
+  const float r = t - (t > x ? 1.0f : 0.0f);
+  return x == 0.0f ? x : r;
+#endif
+}
+
 // Reflection about the volume faces at -0.5 and n - 0.5 (align_corners=False), then clamped to
 // [0, n - 1] (the half-voxel margins take the edge value).
 BBB_HDI float reflect_coord(float u, int n) {
   if (n <= 1) return 0.0f;
   const float period = 2.0f * static_cast<float>(n);
+  u = u < -4194304.0f ? -4194304.0f : (u > 4194304.0f ? 4194304.0f : u);  // +-2^22
   float t = u + 0.5f;
-  t = t - period * floor_f(t / period);
+  t = t - period * floor_small_f(t / period);
   if (t > static_cast<float>(n)) t = period - t;
   t -= 0.5f;
   const float top = static_cast<float>(n - 1);
@@ -119,19 +132,28 @@ BBB_HDI float table_ext(const std::int32_t* tab, int n, int k) {
 constexpr std::int64_t kOutside = -(std::int64_t(1) << 60);
 struct Taps { std::int64_t o0, o1; float w0, w1; };
 
-BBB_HDI Taps linear_taps(float u, int n, const std::int32_t* tab, int border, std::int64_t stride) {
+// Virtual-axis indices of the two linear taps of coordinate u (clamped to [0, n - 1]), the weight
+// of the second, and whether u lies outside the volume's extent (border kConstant).
+BBB_HDI void taps_index(float u, int n, int border, int& j0, int& j1, float& w1, bool& outside) {
   if (border == aug::kReflect) u = reflect_coord(u, n);
   u = clamp_coord(u, n);
-  const float fl = floor_f(u);
-  Taps t;
-  t.w1 = u - fl;
-  t.w0 = 1.0f - t.w1;
-  int j0 = static_cast<int>(fl), j1 = j0 + 1;
+  const float fl = floor_small_f(u);
+  w1 = u - fl;
+  j0 = static_cast<int>(fl);
+  j1 = j0 + 1;
   // kConstant: outside the volume's extent [-0.5, n - 0.5] both taps take the fill; inside, the
   // half-voxel margins take the edge value (so a resize never blends in the fill).
-  const bool outside = border == aug::kConstant && (u < -0.5f || u > static_cast<float>(n) - 0.5f);
+  outside = border == aug::kConstant && (u < -0.5f || u > static_cast<float>(n) - 0.5f);
   j0 = j0 < 0 ? 0 : (j0 > n - 1 ? n - 1 : j0);
   j1 = j1 < 0 ? 0 : (j1 > n - 1 ? n - 1 : j1);
+}
+
+BBB_HDI Taps linear_taps(float u, int n, const std::int32_t* tab, int border, std::int64_t stride) {
+  int j0, j1;
+  bool outside;
+  Taps t;
+  taps_index(u, n, border, j0, j1, t.w1, outside);
+  t.w0 = 1.0f - t.w1;
   if (tab) { j0 = tab[j0]; j1 = tab[j1]; }
   t.o0 = outside ? kOutside : j0 * stride;
   t.o1 = outside ? kOutside : j1 * stride;
@@ -181,26 +203,29 @@ BBB_HDI bool dropout_hole(const float* s, const float p[3]) {
   return hole;
 }
 
-// z,y-reduced control column of an elastic stage, kept by the CPU along a row: for each
-// component, sum_ky wy[ky] (sum_kz wz[kz] c[kz][ky][ix]); valid while the stage's z and y cells
-// and weights stay the same (rows whose z, y coordinates at the stage do not change with x).
+// Reduced control column of an elastic stage, kept by the CPU along a row. The stage reduces the
+// B-spline over its axes in the order o0, o1, o2 (stage floats [8..10], chosen by the compiler so
+// that o2 is the axis that varies along output rows): column[k] = sum_k1 w_o1 (sum_k0 w_o0 c),
+// valid while the o0 and o1 cells and weights stay the same.
 constexpr int kMaxControl = 32;  // control points per axis
 struct ElasticColumns {
   const float* stage;
-  float fz, tz, fy, ty;
+  float f0, t0, f1, t1;
   int stamp;
   int tag[kMaxControl];
   float col[3][kMaxControl];
 };
 
-// Displacement of an ELASTIC stage at p (stage floats s, the sample's ctrl row). Evaluated
-// separably in a fixed order (z, then y, then x), so a cached column gives the same bits.
+// Displacement of an ELASTIC stage at p (stage floats s, the sample's ctrl row): separable, in the
+// stage's fixed axis order, so a cached column gives the same bits as a fresh one.
 BBB_HD void elastic_displacement(const float* s, const float* ctrl, const float p[3], float d[3],
                                  ElasticColumns* cache) {
   const int g[3] = {static_cast<int>(s[1]), static_cast<int>(s[2]), static_cast<int>(s[3])};
+  const int o0 = static_cast<int>(s[8]), o1 = static_cast<int>(s[9]), o2 = static_cast<int>(s[10]);
   const float* c = ctrl + static_cast<int>(s[4]);
+  const int stride[3] = {g[1] * g[2], g[2], 1};
   float w[3][4], fl[3], t[3];
-  int idx[3][4];
+  int off[3][4];  // control-point offsets (index * stride) of the four taps per axis
   for (int a = 0; a < 3; ++a) {
     float u = s[5 + a] * p[a];
     const float top = static_cast<float>(g[a] - 1);
@@ -211,42 +236,42 @@ BBB_HD void elastic_displacement(const float* s, const float* ctrl, const float 
     const int i = static_cast<int>(fl[a]);
     for (int k = 0; k < 4; ++k) {
       int j = i - 1 + k;
-      idx[a][k] = j < 0 ? 0 : (j > g[a] - 1 ? g[a] - 1 : j);
+      off[a][k] = (j < 0 ? 0 : (j > g[a] - 1 ? g[a] - 1 : j)) * stride[a];
     }
   }
-  if (cache && (cache->stage != s || cache->fz != fl[0] || cache->tz != t[0] || cache->fy != fl[1] ||
-                cache->ty != t[1])) {
+  if (cache && (cache->stage != s || cache->f0 != fl[o0] || cache->t0 != t[o0] || cache->f1 != fl[o1] ||
+                cache->t1 != t[o1])) {
     cache->stage = s;
-    cache->fz = fl[0]; cache->tz = t[0]; cache->fy = fl[1]; cache->ty = t[1];
+    cache->f0 = fl[o0]; cache->t0 = t[o0]; cache->f1 = fl[o1]; cache->t1 = t[o1];
     ++cache->stamp;
   }
   const int plane = g[0] * g[1] * g[2];
   float d0 = 0.0f, d1 = 0.0f, d2 = 0.0f;
-  for (int kx = 0; kx < 4; ++kx) {
-    const int ix = idx[2][kx];
+  for (int k2 = 0; k2 < 4; ++k2) {
+    const int key = off[o2][k2] / stride[o2];
     float col[3];
-    if (cache && cache->tag[ix] == cache->stamp) {
-      col[0] = cache->col[0][ix]; col[1] = cache->col[1][ix]; col[2] = cache->col[2][ix];
+    if (cache && cache->tag[key] == cache->stamp) {
+      col[0] = cache->col[0][key]; col[1] = cache->col[1][key]; col[2] = cache->col[2][key];
     } else {
       for (int comp = 0; comp < 3; ++comp) {
-        const float* cc = c + comp * plane;
+        const float* cc = c + comp * plane + off[o2][k2];
         float bsum = 0.0f;
-        for (int ky = 0; ky < 4; ++ky) {
-          const float* line = cc + idx[1][ky] * g[2] + ix;
+        for (int k1 = 0; k1 < 4; ++k1) {
+          const float* line = cc + off[o1][k1];
           float asum = 0.0f;
-          for (int kz = 0; kz < 4; ++kz) asum += w[0][kz] * line[idx[0][kz] * g[1] * g[2]];
-          bsum += w[1][ky] * asum;
+          for (int k0 = 0; k0 < 4; ++k0) asum += w[o0][k0] * line[off[o0][k0]];
+          bsum += w[o1][k1] * asum;
         }
         col[comp] = bsum;
       }
       if (cache) {
-        cache->tag[ix] = cache->stamp;
-        cache->col[0][ix] = col[0]; cache->col[1][ix] = col[1]; cache->col[2][ix] = col[2];
+        cache->tag[key] = cache->stamp;
+        cache->col[0][key] = col[0]; cache->col[1][key] = col[1]; cache->col[2][key] = col[2];
       }
     }
-    d0 += w[2][kx] * col[0];
-    d1 += w[2][kx] * col[1];
-    d2 += w[2][kx] * col[2];
+    d0 += w[o2][k2] * col[0];
+    d1 += w[o2][k2] * col[1];
+    d2 += w[o2][k2] * col[2];
   }
   d[0] = d0; d[1] = d1; d[2] = d2;
 }
@@ -341,15 +366,26 @@ BBB_HDI void gather_taps(const AugmentParams& P, const AugmentArgs<TI, TM>& A, s
   const std::int64_t o[8] = {zy00 + tx.o0, zy00 + tx.o1, zy01 + tx.o0, zy01 + tx.o1,
                              zy10 + tx.o0, zy10 + tx.o1, zy11 + tx.o0, zy11 + tx.o1};
   const int C = P.channels;
+  // an axis whose weight is 0 (the point on a voxel plane) takes that plane's value: no lerp,
+  // so flips, rot90 and crops are exact copies whatever the neighbours hold (inf, NaN)
+  const bool ex = tx.w1 == 0.0f, ey = ty.w1 == 0.0f, ez = tz.w1 == 0.0f;
   for (int c = 0; c < C; ++c) {
     const TI* img = A.image + (b * C + c) * vin;
-    float v[8];
-    for (int k = 0; k < 8; ++k) v[k] = o[k] >= 0 ? to_float(img[o[k]]) : P.fill;
-    // lerps a + w (b - a): exact on constant regions and at voxel centres
-    const float x00 = v[0] + tx.w1 * (v[1] - v[0]), x01 = v[2] + tx.w1 * (v[3] - v[2]);
-    const float x10 = v[4] + tx.w1 * (v[5] - v[4]), x11 = v[6] + tx.w1 * (v[7] - v[6]);
-    const float y0 = x00 + ty.w1 * (x01 - x00), y1 = x10 + ty.w1 * (x11 - x10);
-    const float val = y0 + tz.w1 * (y1 - y0);
+    float val;
+    if (ex && ey && ez) {
+      val = o[0] >= 0 ? to_float(img[o[0]]) : P.fill;
+    } else {
+      float v[8];
+      for (int k = 0; k < 8; ++k) v[k] = o[k] >= 0 ? to_float(img[o[k]]) : P.fill;
+      // lerps a + w (b - a): exact on constant regions
+      const float x00 = ex ? v[0] : v[0] + tx.w1 * (v[1] - v[0]);
+      const float x01 = ex ? v[2] : v[2] + tx.w1 * (v[3] - v[2]);
+      const float x10 = ex ? v[4] : v[4] + tx.w1 * (v[5] - v[4]);
+      const float x11 = ex ? v[6] : v[6] + tx.w1 * (v[7] - v[6]);
+      const float y0 = ey ? x00 : x00 + ty.w1 * (x01 - x00);
+      const float y1 = ey ? x10 : x10 + ty.w1 * (x11 - x10);
+      val = ez ? y0 : y0 + tz.w1 * (y1 - y0);
+    }
     float* oc = out + c * vout;
     *oc = first ? w * val : *oc + w * val;
   }
@@ -408,6 +444,17 @@ BBB_HD void epilogue(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const
     }
     out[c * vout] = v;
   }
+}
+
+// Mask value of every channel from the nearest input voxel's offset (-1: outside).
+template <class TI, class TM>
+BBB_HDI void gather_mask_at(const AugmentParams& P, const AugmentArgs<TI, TM>& A, std::int64_t b,
+                            std::int64_t voxel, std::int64_t vout, std::int64_t offset) {
+  const std::int64_t vin = static_cast<std::int64_t>(P.in_shape[0]) * P.in_shape[1] * P.in_shape[2];
+  const int Cm = P.mask_channels;
+  TM* mo = A.mask_out + b * Cm * vout + voxel;
+  for (int c = 0; c < Cm; ++c)
+    mo[c * vout] = offset >= 0 ? A.mask[(b * Cm + c) * vin + offset] : static_cast<TM>(P.mask_fill);
 }
 
 // Nearest-neighbour mask at the virtual-input point p (w <= 0: no branch had weight), with the
