@@ -279,19 +279,38 @@ void augment_row(const AugmentParams& P, const AugmentArgs<TI, TM>& A, std::int6
         for (int x = 0; x < Xo; ++x) { j0[x] = tab[j0[x]]; j1[x] = tab[j1[x]]; }
       }
     }
-    const bool mask = A.mask && P.mask_channels > 0;
-    float* out = A.out + b * P.channels * vout + row;
-    for (int x = 0; x < Xo; ++x) {
-      for (int k = 0; k < 3; ++k) {
-        if (!varies[k]) continue;
-        const bool o = R.outside[k][x] != 0;
-        t[k].w1 = R.w1[k][x];
-        t[k].w0 = 1.0f - t[k].w1;
-        t[k].o0 = o ? kOutside : R.j0[k][x] * stride[k];
-        t[k].o1 = o ? kOutside : R.j1[k][x] * stride[k];
+    // taps per voxel → the eight corner lines → lerp_lines (gather_taps' arithmetic)
+    float* w[3] = {R.wz.data(), R.wy.data(), R.wx.data()};
+    for (int k = 0; k < 3; ++k) {
+      if (varies[k]) {
+        for (int x = 0; x < Xo; ++x) w[k][x] = R.w1[k][x];
+      } else {
+        for (int x = 0; x < Xo; ++x) w[k][x] = t[k].w1;
       }
-      gather_taps(P, A, b, out + x, vout, t[0], t[1], t[2], 1.0f, true);
-      if (mask) {
+    }
+    float* out = A.out + b * P.channels * vout + row;
+    const std::int64_t vin = static_cast<std::int64_t>(P.in_shape[0]) * P.in_shape[1] * P.in_shape[2];
+    for (int c = 0; c < P.channels; ++c) {
+      const TI* img = A.image + (b * P.channels + c) * vin;
+      float* v[8];
+      for (int k = 0; k < 8; ++k) v[k] = R.v[k].data();
+      for (int x = 0; x < Xo; ++x) {
+        for (int k = 0; k < 3; ++k) {
+          if (!varies[k]) continue;
+          const bool o = R.outside[k][x] != 0;
+          t[k].o0 = o ? kOutside : R.j0[k][x] * stride[k];
+          t[k].o1 = o ? kOutside : R.j1[k][x] * stride[k];
+        }
+        const Taps &tz = t[0], &ty = t[1], &tx = t[2];
+        const std::int64_t zy00 = tz.o0 + ty.o0, zy01 = tz.o0 + ty.o1, zy10 = tz.o1 + ty.o0, zy11 = tz.o1 + ty.o1;
+        const std::int64_t o[8] = {zy00 + tx.o0, zy00 + tx.o1, zy01 + tx.o0, zy01 + tx.o1,
+                                   zy10 + tx.o0, zy10 + tx.o1, zy11 + tx.o0, zy11 + tx.o1};
+        for (int k = 0; k < 8; ++k) v[k][x] = o[k] >= 0 ? to_float(img[o[k]]) : P.fill;
+      }
+      augment_lerp_lines(v, w[0], w[1], w[2], out + c * vout, Xo);
+    }
+    if (A.mask && P.mask_channels > 0) {
+      for (int x = 0; x < Xo; ++x) {
         float p[3];
         for (int k = 0; k < 3; ++k) p[k] = st[1 + 4 * k] * fz + st[2 + 4 * k] * fy + st[3 + 4 * k] * static_cast<float>(x) + st[4 + 4 * k];
         gather_mask(P, A, S, b, row + x, vout, p, 1.0f, 0);
