@@ -61,7 +61,8 @@ void prepare_separable(const AugmentParams& P, const AugmentArgs<TI, TM>& A, con
 struct RowScratch {
   std::vector<float> pz, py, px, w, bz, by, bx, bw;
   std::vector<int> holes, bholes, written, nearest;
-  std::vector<float> v[8], wz, wy, wx;
+  std::vector<float> v[8], wz, wy, wx, val;
+  std::vector<std::int64_t> ob;
   std::vector<int> j0[3], j1[3];
   std::vector<float> w1[3];
   std::vector<unsigned char> outside[3];
@@ -71,7 +72,8 @@ struct RowScratch {
     for (auto* v : {&holes, &bholes, &written, &nearest}) v->resize(n);
     for (int k = 0; k < 3; ++k) { j0[k].resize(n); j1[k].resize(n); w1[k].resize(n); outside[k].resize(n); }
     for (auto& line : v) line.resize(n);
-    wz.resize(n); wy.resize(n); wx.resize(n);
+    wz.resize(n); wy.resize(n); wx.resize(n); val.resize(n);
+    ob.resize(static_cast<std::size_t>(n) * 8);
   }
 };
 
@@ -151,10 +153,41 @@ bool row_generic(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const Aug
       if (nearest[x]) {
         R.bw[x] = w[x]; R.bz[x] = pz[x]; R.by[x] = py[x]; R.bx[x] = px[x]; R.bholes[x] = holes[x];
       }
-      const float p[3] = {pz[x], py[x], px[x]};
-      gather_linear(P, A, S, b, out + x, vout, p, w[x], R.written[x] == 0);
-      R.written[x] = 1;
     }
+    // gather (gather_linear's arithmetic): taps, the eight corner lines, vectorised lerps, then
+    // out = w * val (first live branch) or out + w * val
+    float* wl[3] = {R.wz.data(), R.wy.data(), R.wx.data()};
+    std::int64_t* ob = R.ob.data();
+    for (int x = 0; x < Xo; ++x) {
+      const float p[3] = {pz[x], py[x], px[x]};
+      Taps t[3];
+      for (int k = 0; k < 3; ++k) { t[k] = axis_taps(P, S, p, k); wl[k][x] = t[k].w1; }
+      const std::int64_t zy00 = t[0].o0 + t[1].o0, zy01 = t[0].o0 + t[1].o1, zy10 = t[0].o1 + t[1].o0,
+                         zy11 = t[0].o1 + t[1].o1;
+      const std::int64_t o8[8] = {zy00 + t[2].o0, zy00 + t[2].o1, zy01 + t[2].o0, zy01 + t[2].o1,
+                                  zy10 + t[2].o0, zy10 + t[2].o1, zy11 + t[2].o0, zy11 + t[2].o1};
+      for (int k = 0; k < 8; ++k) ob[8 * x + k] = o8[k];
+    }
+    const std::int64_t vin = static_cast<std::int64_t>(P.in_shape[0]) * P.in_shape[1] * P.in_shape[2];
+    for (int c = 0; c < P.channels; ++c) {
+      const TI* img = A.image + (b * P.channels + c) * vin;
+      float* v[8];
+      for (int k = 0; k < 8; ++k) v[k] = R.v[k].data();
+      for (int x = 0; x < Xo; ++x)
+        for (int k = 0; k < 8; ++k) {
+          const std::int64_t o = ob[8 * x + k];
+          v[k][x] = o >= 0 ? to_float(img[o]) : P.fill;
+        }
+      float* val = R.val.data();
+      augment_lerp_lines(v, wl[0], wl[1], wl[2], val, Xo);
+      float* oc = out + c * vout;
+      for (int x = 0; x < Xo; ++x) {
+        if (!(w[x] > 0.0f)) continue;
+        oc[x] = R.written[x] == 0 ? w[x] * val[x] : oc[x] + w[x] * val[x];
+      }
+    }
+    for (int x = 0; x < Xo; ++x)
+      if (w[x] > 0.0f) R.written[x] = 1;
   }
   bool any_hole = false;
   for (int x = 0; x < Xo; ++x) {

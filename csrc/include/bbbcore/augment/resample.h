@@ -224,20 +224,13 @@ BBB_HD void elastic_displacement(const float* s, const float* ctrl, const float 
   const int o0 = static_cast<int>(s[8]), o1 = static_cast<int>(s[9]), o2 = static_cast<int>(s[10]);
   const float* c = ctrl + static_cast<int>(s[4]);
   const int stride[3] = {g[1] * g[2], g[2], 1};
-  float w[3][4], fl[3], t[3];
-  int off[3][4];  // control-point offsets (index * stride) of the four taps per axis
+  float fl[3], t[3];
   for (int a = 0; a < 3; ++a) {
     float u = s[5 + a] * p[a];
     const float top = static_cast<float>(g[a] - 1);
     u = u < 0.0f ? 0.0f : (u > top ? top : u);
     fl[a] = floor_f(u);
     t[a] = u - fl[a];
-    bspline3_weights(t[a], w[a]);
-    const int i = static_cast<int>(fl[a]);
-    for (int k = 0; k < 4; ++k) {
-      int j = i - 1 + k;
-      off[a][k] = (j < 0 ? 0 : (j > g[a] - 1 ? g[a] - 1 : j)) * stride[a];
-    }
   }
   if (cache && (cache->stage != s || cache->f0 != fl[o0] || cache->t0 != t[o0] || cache->f1 != fl[o1] ||
                 cache->t1 != t[o1])) {
@@ -245,34 +238,60 @@ BBB_HD void elastic_displacement(const float* s, const float* ctrl, const float 
     cache->f0 = fl[o0]; cache->t0 = t[o0]; cache->f1 = fl[o1]; cache->t1 = t[o1];
     ++cache->stamp;
   }
+  // weights and control-point offsets (index * stride) of the four taps of an axis
+  auto axis_weights = [&](int a, float w[4], int off[4], int idx[4]) {
+    bspline3_weights(t[a], w);
+    const int i = static_cast<int>(fl[a]);
+    for (int k = 0; k < 4; ++k) {
+      const int j = i - 1 + k;
+      idx[k] = j < 0 ? 0 : (j > g[a] - 1 ? g[a] - 1 : j);
+      off[k] = idx[k] * stride[a];
+    }
+  };
+  float w2[4], w0[4], w1[4];
+  int off2[4], off0[4], off1[4], idx2[4], idx01[4];
+  axis_weights(o2, w2, off2, idx2);
+  bool have01 = false;  // the other two axes' weights, only when a column must be computed
   const int plane = g[0] * g[1] * g[2];
-  float d0 = 0.0f, d1 = 0.0f, d2 = 0.0f;
+  float col[3][4];
   for (int k2 = 0; k2 < 4; ++k2) {
-    const int key = off[o2][k2] / stride[o2];
-    float col[3];
+    const int key = idx2[k2];
     if (cache && cache->tag[key] == cache->stamp) {
-      col[0] = cache->col[0][key]; col[1] = cache->col[1][key]; col[2] = cache->col[2][key];
+      col[0][k2] = cache->col[0][key]; col[1][k2] = cache->col[1][key]; col[2][k2] = cache->col[2][key];
     } else {
+      if (!have01) {
+        axis_weights(o0, w0, off0, idx01);
+        axis_weights(o1, w1, off1, idx01);
+        have01 = true;
+      }
       for (int comp = 0; comp < 3; ++comp) {
-        const float* cc = c + comp * plane + off[o2][k2];
+        const float* cc = c + comp * plane + off2[k2];
         float bsum = 0.0f;
         for (int k1 = 0; k1 < 4; ++k1) {
-          const float* line = cc + off[o1][k1];
+          const float* line = cc + off1[k1];
           float asum = 0.0f;
-          for (int k0 = 0; k0 < 4; ++k0) asum += w[o0][k0] * line[off[o0][k0]];
-          bsum += w[o1][k1] * asum;
+          for (int k0 = 0; k0 < 4; ++k0) asum += w0[k0] * line[off0[k0]];
+          bsum += w1[k1] * asum;
         }
-        col[comp] = bsum;
+        col[comp][k2] = bsum;
       }
       if (cache) {
         cache->tag[key] = cache->stamp;
-        cache->col[0][key] = col[0]; cache->col[1][key] = col[1]; cache->col[2][key] = col[2];
+        cache->col[0][key] = col[0][k2]; cache->col[1][key] = col[1][k2]; cache->col[2][key] = col[2][k2];
       }
     }
-    d0 += w[o2][k2] * col[0];
-    d1 += w[o2][k2] * col[1];
-    d2 += w[o2][k2] * col[2];
   }
+  // sum over the o2 taps in order: ((((0 + t0) + t1) + t2) + t3)
+  float dd[3];
+  for (int comp = 0; comp < 3; ++comp) {
+    float acc = 0.0f;
+    acc += w2[0] * col[comp][0];
+    acc += w2[1] * col[comp][1];
+    acc += w2[2] * col[comp][2];
+    acc += w2[3] * col[comp][3];
+    dd[comp] = acc;
+  }
+  const float d0 = dd[0], d1 = dd[1], d2 = dd[2];
   d[0] = d0; d[1] = d1; d[2] = d2;
 }
 
