@@ -230,3 +230,25 @@ def test_same_seed_same_output_on_cpu_and_cuda():
     b, bm = aug.batch(x.cuda(), m.cuda(), seed=3)
     torch.testing.assert_close(b.cpu(), a, atol=0, rtol=0)
     torch.testing.assert_close(bm.cpu(), am, atol=0, rtol=0)
+
+
+class _Vols(torch.utils.data.Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        return AUG(image=np.ones((6, 8, 8), np.float32) * 0.5)["image"]
+
+
+AUG = A.Compose([A.GaussianNoise(std=0.1, relative=False, p=1.0)])
+
+
+def test_dataloader_workers_draw_their_own_parameters():
+    """Forked DataLoader workers would replay the parent's random stream; each worker gets its
+    own (from the DataLoader's seed), so no two samples repeat."""
+    dl = torch.utils.data.DataLoader(_Vols(), batch_size=1, num_workers=2,
+                                     generator=torch.Generator().manual_seed(0))
+    outs = [b[0] for b in dl]
+    for i in range(4):
+        for j in range(i + 1, 4):
+            assert not torch.equal(outs[i], outs[j])

@@ -66,8 +66,10 @@ class AugmentDict:
                 _checks.fail("AugmentDict", f"data[{k!r}]", f"of the spatial shape {tuple(shape)} of "
                              f"data[{keys[0]!r}]", tuple(t.shape))
         dev = imgs[0].device
-        x = torch.cat([F._image_tensor("AugmentDict", t.to(dev)) .float() if len(imgs) > 1 else
-                       F._image_tensor("AugmentDict", t) for t in imgs], dim=1)
+        xs = [F._image_tensor("AugmentDict", t.to(dev)) for t in imgs]
+        if len({t.dtype for t in xs}) > 1:     # mixed image dtypes: one float32 stack
+            xs = [t.float() for t in xs]
+        x = torch.cat(xs, dim=1)
         m = None
         if masks:
             mdt = masks[0].dtype

@@ -121,7 +121,7 @@ def _plane(fn, axes) -> tuple[int, int]:
 def rotation_3x3(angles_deg: Sequence[float], axes: Sequence[int] = (0, 1, 2)) -> np.ndarray:
     """Rotation of the volume's content by ``angles_deg[i]`` about ``axes[i]``, applied in that
     order. About axis a the rotation turns the other two axes (b < c) from b towards c, so a
-    rotation about axis 0 by θ equals ``scipy.ndimage.rotate(vol, θ, axes=(2, 1))`` (a test pins
+    rotation about axis 0 by θ equals ``scipy.ndimage.rotate(vol, θ, axes=(1, 2))`` (a test pins
     this). Returns the 3×3 matrix that maps content points forward (physical units)."""
     R = np.eye(3)
     for ang, a in zip(angles_deg, axes):

@@ -380,7 +380,9 @@ class Compose:
         self.spacing = None if spacing is None else _triple(fn, "spacing", spacing)
         if self.spacing is not None and min(self.spacing) <= 0:
             _checks.fail(fn, "spacing", "> 0", spacing)
-        self.rng = np.random.default_rng(None if seed is None else _checks.seed(fn, seed))
+        self._seed = None if seed is None else _checks.seed(fn, seed)
+        self.rng = np.random.default_rng(self._seed)
+        self._worker = None
 
     def __repr__(self) -> str:
         inner = ",\n  ".join(repr(t) for t in self.transforms)
@@ -389,7 +391,7 @@ class Compose:
     # -- drawing
     def draw_chain(self, in_shape, rng: np.random.Generator | None = None) -> list:
         """One sample's stages (functional) for an input of spatial shape ``in_shape``."""
-        rng = self.rng if rng is None else rng
+        rng = self._own_rng() if rng is None else rng
         shape = F._shape3("Compose", "in_shape", in_shape)
         spacing = np.ones(3) if self.spacing is None else np.asarray(self.spacing, np.float64)
         chain = []
@@ -406,8 +408,21 @@ class Compose:
         return [compile_chain(self.draw_chain(in_shape, rng), in_shape, fn="Compose")
                 for _ in range(B)]
 
+    def _own_rng(self) -> np.random.Generator:
+        """The Compose's stream; in a torch DataLoader worker, a stream of its own (forked workers
+        would otherwise all replay the parent's draws), derived from the worker's seed, which the
+        DataLoader derives from its base seed."""
+        import torch.utils.data as tud
+
+        info = tud.get_worker_info()
+        if info is not None and self._worker != (info.id, info.seed):
+            self._worker = (info.id, info.seed)
+            entropy = [info.seed] if self._seed is None else [self._seed, info.seed]
+            self.rng = np.random.default_rng(np.random.SeedSequence(entropy))
+        return self.rng
+
     def _seed_from(self, seed):
-        rng = self.rng if seed is None else np.random.default_rng(_checks.seed("Compose", seed))
+        rng = self._own_rng() if seed is None else np.random.default_rng(_checks.seed("Compose", seed))
         return rng, int(rng.integers(2**63 - 1))
 
     # -- running
