@@ -8,7 +8,7 @@ MODULES = ["bbbcore._native", "bbbcore.ops.random", "bbbcore.twophoton.timing",
            "bbbcore.twophoton.simulate", "bbbcore.diffusion.classic", "bbbcore.diffusion.dle",
            "bbbcore.diffusion.estimate", "bbbcore.diffusion.train", "bbbcore.diffusion.evaluate",
            "bbbcore.augment", "bbbcore.augment.functional", "bbbcore.augment.transforms",
-           "bbbcore.augment.dictionary"]
+           "bbbcore.augment.dictionary", "bbbcore.transport.geometry", "bbbcore.transport.simulate"]
 
 
 @pytest.mark.parametrize("name", MODULES)

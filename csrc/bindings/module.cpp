@@ -13,6 +13,7 @@ namespace py = pybind11;
 void bind_core(py::module_& m);
 void bind_twophoton(py::module_& m);
 void bind_augment(py::module_& m);
+void bind_transport(py::module_& m);
 
 namespace {
 
@@ -66,4 +67,5 @@ PYBIND11_MODULE(_C, m) {
   bind_core(m);
   bind_twophoton(m);
   bind_augment(m);
+  bind_transport(m);
 }

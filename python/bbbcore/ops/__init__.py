@@ -2,6 +2,6 @@
 
 Importing this package registers every op (CPU kernel, CUDA kernel, fake kernel).
 """
-from bbbcore.ops import augment, random, twophoton  # noqa: F401
+from bbbcore.ops import augment, random, transport, twophoton  # noqa: F401
 
-__all__ = ["augment", "random", "twophoton"]
+__all__ = ["augment", "random", "transport", "twophoton"]

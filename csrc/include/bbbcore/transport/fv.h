@@ -1,0 +1,73 @@
+// Finite-volume transport across the BBB: one explicit (forward Euler) cell update.
+//
+// Cells on a Cartesian grid (Z, Y, X), voxel size h; each cell has a compartment label. The
+// concentration C of a cell is per accessible volume (plasma in blood, extracellular space in
+// brain: fraction alpha of the cell). Every face carries a conductance G [m/s] (per unit face
+// area), G = 1 / (h/(2 alpha_L D_L) + 1/P_1 + ... + h/(2 alpha_R D_R)) with the membranes' P in
+// series, and the flux J = G (fu_L C_L - fu_R C_R) [mol m^-2 s^-1] is driven by unbound
+// concentrations. A membrane face may also carry Michaelis-Menten efflux from its abluminal to its
+// luminal side, J_eff = Vmax fu C / (Km + fu C) (unbound C of the abluminal cell). Cells update
+//   C' = C + dt ( sum_faces J_in / (alpha h) - k C ),
+// and cells of a "fixed" label (blood held at the plasma curve) take the prescribed value.
+// NumPy float64 oracle: python/bbbcore/reference/transport.py (explicit_step_ref).
+#pragma once
+#include <cstdint>
+
+#include "bbbcore/hd.h"
+
+namespace bbb {
+
+constexpr int kTransportMaxLabels = 8;
+constexpr int kTransportMaxMembranes = 8;
+
+struct TransportParams {
+  int shape[3];                               // (Z, Y, X)
+  float dt_s;                                 // time step [s]
+  float fu[kTransportMaxLabels];              // unbound fraction per label
+  float inv_alpha_h[kTransportMaxLabels];     // 1 / (alpha h) per label [1/m]
+  float k_clear[kTransportMaxLabels];         // first-order clearance per label [1/s]
+  int fixed[kTransportMaxLabels];             // 1: the label's cells are held at `fixed_value`
+  float eff_vmax[kTransportMaxMembranes];     // efflux Vmax per membrane id [mol m^-2 s^-1]
+  float eff_km[kTransportMaxMembranes];       // efflux Km per membrane id [mol m^-3]
+  int lum_label[kTransportMaxMembranes];      // luminal label of each membrane id
+};
+
+// One cell's forward-Euler update. C, label: [Z, Y, X]; G, mem: [3, Z, Y, X] forward faces (the
+// face between cell i and its +1 neighbour along each axis; 0 on the far boundary: no flux).
+BBB_HD float transport_explicit_cell(const TransportParams& P, const float* C, const std::uint8_t* label,
+                                     const float* G, const std::uint8_t* mem, float fixed_value,
+                                     int z, int y, int x) {
+  const std::int64_t Z = P.shape[0], Y = P.shape[1], X = P.shape[2];
+  const std::int64_t n = Z * Y * X;
+  const std::int64_t i = (z * Y + y) * X + x;
+  const int li = label[i];
+  if (P.fixed[li]) return fixed_value;
+  const float ci = C[i];
+  const float ui = P.fu[li] * ci;  // unbound
+  const std::int64_t step[3] = {Y * X, X, 1};
+  const int coord[3] = {z, y, x};
+  float acc = 0.0f;  // sum of the fluxes into the cell [mol m^-2 s^-1]
+  for (int a = 0; a < 3; ++a) {
+    for (int dir = -1; dir <= 1; dir += 2) {
+      const int cn = coord[a] + dir;
+      if (cn < 0 || cn >= P.shape[a]) continue;
+      const std::int64_t j = i + dir * step[a];
+      const std::int64_t face = a * n + (dir > 0 ? i : j);  // forward face of the lower cell
+      const float g = G[face];
+      const int lj = label[j];
+      const float uj = P.fu[lj] * C[j];
+      acc += g * (uj - ui);
+      const int m = mem[face];
+      if (m > 0) {
+        const float vmax = P.eff_vmax[m], km = P.eff_km[m];
+        if (vmax > 0.0f) {
+          if (li == P.lum_label[m]) acc += vmax * uj / (km + uj);   // pumped in from the abluminal cell
+          else acc -= vmax * ui / (km + ui);                        // pumped out of this cell
+        }
+      }
+    }
+  }
+  return ci + P.dt_s * (acc * P.inv_alpha_h[li] - P.k_clear[li] * ci);
+}
+
+}  // namespace bbb

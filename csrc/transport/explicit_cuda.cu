@@ -1,0 +1,45 @@
+#include "bbbcore/check.h"
+#include "transport/explicit.h"
+
+namespace bbb {
+namespace {
+
+constexpr int kThreads = 256;
+
+__global__ void explicit_kernel(TransportParams P, const float* src, float* dst, const std::uint8_t* label,
+                                const float* G, const std::uint8_t* mem, const float* fixed_values, int s) {
+  const std::int64_t Y = P.shape[1], X = P.shape[2];
+  const std::int64_t n = static_cast<std::int64_t>(P.shape[0]) * Y * X;
+  const float fixed = fixed_values[s];
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const int x = static_cast<int>(i % X);
+    const std::int64_t zy = i / X;
+    dst[i] = transport_explicit_cell(P, src, label, G, mem, fixed, static_cast<int>(zy / Y),
+                                     static_cast<int>(zy % Y), x);
+  }
+}
+
+}  // namespace
+
+void transport_explicit_cuda(const TransportParams& P, const TransportBuffers& buf, int steps,
+                             cudaStream_t stream) {
+  BBB_CHECK(steps >= 0, "transport_explicit", "steps must be >= 0, got " << steps);
+  const std::int64_t n = static_cast<std::int64_t>(P.shape[0]) * P.shape[1] * P.shape[2];
+  if (n == 0 || steps == 0) return;
+  std::int64_t g = (n + kThreads - 1) / kThreads;
+  if (g > 65535LL * 64) g = 65535LL * 64;
+  float* src = buf.c;
+  float* dst = buf.scratch;
+  for (int s = 0; s < steps; ++s) {
+    explicit_kernel<<<static_cast<unsigned>(g), kThreads, 0, stream>>>(P, src, dst, buf.label, buf.G,
+                                                                         buf.mem, buf.fixed_values, s);
+    BBB_CUDA_CHECK(cudaGetLastError(), "transport_explicit");
+    float* t = src; src = dst; dst = t;
+  }
+  if (src != buf.c)
+    BBB_CUDA_CHECK(cudaMemcpyAsync(buf.c, src, static_cast<std::size_t>(n) * sizeof(float),
+                                   cudaMemcpyDeviceToDevice, stream), "transport_explicit");
+}
+
+}  // namespace bbb

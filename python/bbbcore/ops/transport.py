@@ -1,0 +1,72 @@
+"""``bbbcore::transport_explicit``: forward-Euler steps of the finite-volume BBB transport model.
+
+Native kernels: ``csrc/transport/explicit_{cpu.cpp,cuda.cu}`` over the shared cell update in
+``csrc/include/bbbcore/transport/fv.h``; NumPy float64 oracle
+:func:`bbbcore.reference.transport.explicit_step_ref`.
+"""
+from __future__ import annotations
+
+import torch
+
+from bbbcore import _checks
+from bbbcore._native import _C, check_device, on_device, stream_ptr
+
+MAX_LABELS = 8
+MAX_MEMBRANES = 8
+
+
+def _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km,
+            lum_label, dt_s, steps, cuda):
+    fn = "transport_explicit"
+    check_device(fn, c)
+    if c.dim() != 3:
+        _checks.fail(fn, "c", "of shape (Z, Y, X)", tuple(c.shape))
+    shape = tuple(c.shape)
+    dev = c.device
+    c = _checks.tensor(fn, "c", c, dtype=torch.float32, shape=shape, device=dev)
+    label = _checks.tensor(fn, "label", label, dtype=torch.uint8, shape=shape, device=dev)
+    G = _checks.tensor(fn, "G", G, dtype=torch.float32, shape=(3, *shape), device=dev)
+    mem = _checks.tensor(fn, "mem", mem, dtype=torch.uint8, shape=(3, *shape), device=dev)
+    fixed_values = _checks.tensor(fn, "fixed_values", fixed_values, dtype=torch.float32, shape=(steps,),
+                                  device=dev)
+    if not 1 <= len(fu) <= MAX_LABELS:
+        _checks.fail(fn, "fu", f"1 to {MAX_LABELS} labels", len(fu))
+    if len(eff_vmax) > MAX_MEMBRANES:
+        _checks.fail(fn, "eff_vmax", f"at most {MAX_MEMBRANES} membrane types", len(eff_vmax))
+    P = _C.transport_params(shape=list(shape), dt_s=dt_s, fu=list(fu), inv_alpha_h=list(inv_alpha_h),
+                            k_clear=list(k_clear), fixed=[int(v) for v in fixed], eff_vmax=list(eff_vmax),
+                            eff_km=list(eff_km), lum_label=[int(v) for v in lum_label])
+    out = c.clone()
+    scratch = torch.empty_like(c)
+    ptrs = [out.data_ptr(), scratch.data_ptr(), label.data_ptr(), G.data_ptr(), mem.data_ptr(),
+            fixed_values.data_ptr()]
+    if cuda:
+        with on_device(dev):
+            _C.transport_explicit_cuda(P, *ptrs, steps, stream_ptr(dev))
+    else:
+        _C.transport_explicit_cpu(P, *ptrs, steps)
+    return out
+
+
+@torch.library.custom_op("bbbcore::transport_explicit", mutates_args=(), device_types="cpu")
+def transport_explicit(c: torch.Tensor, label: torch.Tensor, G: torch.Tensor, mem: torch.Tensor,
+                       fixed_values: torch.Tensor, fu: list[float], inv_alpha_h: list[float],
+                       k_clear: list[float], fixed: list[int], eff_vmax: list[float], eff_km: list[float],
+                       lum_label: list[int], dt_s: float, steps: int) -> torch.Tensor:
+    """Raw op: ``steps`` forward-Euler steps from ``c`` (float32 [Z, Y, X]); see fv.h for the
+    arguments. Returns the new state (a new tensor)."""
+    return _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km,
+                   lum_label, dt_s, steps, cuda=False)
+
+
+@transport_explicit.register_kernel("cuda")
+def _transport_explicit_cuda(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax,
+                             eff_km, lum_label, dt_s, steps):
+    return _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km,
+                   lum_label, dt_s, steps, cuda=True)
+
+
+@transport_explicit.register_fake
+def _(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km, lum_label, dt_s,
+      steps):
+    return torch.empty_like(c)

@@ -1,0 +1,271 @@
+"""Simulation of drug transport across the BBB on a finite-volume grid (explicit stepper).
+
+The model (see ``csrc/include/bbbcore/transport/fv.h``): per-voxel compartments; the state C is
+the concentration in each voxel's accessible volume (plasma in blood, extracellular space in brain:
+fraction α); every face conducts G = 1/(h/(2α_L D_L) + 1/P + h/(2α_R D_R)) [m/s] (no 1/P term
+inside a compartment or between compartments without a membrane), driven by unbound
+concentrations fu·C; membrane faces may pump (Michaelis–Menten) from the brain side to the blood
+side; first-order clearance per compartment; the blood compartment follows a plasma curve
+(``plasma=``) or, with ``plasma=None``, evolves as a closed compartment from its initial
+concentration. Brain diffusivity is the drug's free D/λ² (ECS tortuosity). Amounts are α·h³·C summed
+in float64.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+import torch
+
+from bbbcore import _checks
+from bbbcore.transport.geometry import Geometry
+from bbbcore.transport.model import Drug, Membrane, Plasma
+
+__all__ = ["Simulation", "Result"]
+
+
+@dataclass
+class Result:
+    """Time courses of a run: per compartment mean total and unbound concentration [mol/m³] and
+    amount [mol], at ``times_s``; field snapshots when recorded."""
+
+    times_s: np.ndarray
+    names: tuple[str, ...]
+    mean_total_mol_m3: dict
+    mean_unbound_mol_m3: dict
+    amount_mol: dict
+    snapshots: dict = field(default_factory=dict)       # time [s] → (Z, Y, X) float32 array
+    dt_s: float = 0.0
+
+    def mean_unbound(self, name: str) -> np.ndarray:
+        return self.mean_unbound_mol_m3[self._check(name)]
+
+    def mean_total(self, name: str) -> np.ndarray:
+        return self.mean_total_mol_m3[self._check(name)]
+
+    def total_amount_mol(self) -> np.ndarray:
+        return np.sum([self.amount_mol[n] for n in self.names], axis=0)
+
+    def kp_uu(self, brain: str = "brain", blood: str = "blood") -> float:
+        """Unbound brain / unbound plasma concentration at the last recorded time (the steady
+        state when the run is long enough)."""
+        ub = self.mean_unbound(blood)[-1]
+        if not ub > 0:
+            _checks.fail("Result.kp_uu", "the blood compartment", "at a positive unbound concentration", ub)
+        return float(self.mean_unbound(brain)[-1] / ub)
+
+    def concentration(self, t_s: float) -> np.ndarray:
+        """The recorded field (Z, Y, X) nearest to ``t_s`` (run with ``record_fields=True``)."""
+        if not self.snapshots:
+            _checks.fail("Result.concentration", "the run", "recorded with record_fields=True", "no fields")
+        ts = np.array(sorted(self.snapshots))
+        return self.snapshots[float(ts[np.argmin(np.abs(ts - t_s))])]
+
+    def _check(self, name: str) -> str:
+        if name not in self.names:
+            _checks.fail("Result", "compartment", f"one of {list(self.names)}", repr(name))
+        return name
+
+
+class Simulation:
+    """Drug transport in a geometry.
+
+    Args:
+        geom: compartment labels (:func:`bbbcore.transport.slab_geometry`, ...).
+        drug: the drug (free diffusivity, fu in plasma and brain, tortuosity).
+        membranes: ``{(luminal, abluminal): Membrane}``, e.g. ``{("blood", "brain"): mem}``; the
+            efflux pumps from the second compartment into the first.
+        plasma: plasma concentration curve held in ``blood``; None: ``blood`` is a closed
+            compartment starting at ``initial["blood"]``.
+        brain_accessible_fraction: α of the brain compartment (ECS ≈ 0.2).
+        clearance_per_s: first-order clearance per compartment name (bulk flow, metabolism).
+        initial: initial total concentration per compartment [mol/m³] (default 0).
+        stepper: ``"explicit"`` (forward Euler). The Douglas ADI stepper is not built yet.
+        dt_s: time step [s]; None: 0.9 of the stability limit.
+        device: ``"cpu"`` or ``"cuda"``.
+        blood / brain: the names of the blood and brain compartments.
+
+    Example:
+        >>> from bbbcore import transport as T
+        >>> geom = T.slab_geometry([("blood", 4.0), ("brain", 16.0)], voxel_size_um=2.0, cross_section=(2, 2))
+        >>> sim = T.Simulation(geom, T.Drug("x", 5e-10), {("blood", "brain"): T.Membrane(1e-5)},
+        ...                    plasma=T.Plasma.constant(1.0))
+        >>> res = sim.run(t_end_s=2.0, record_every_s=1.0)
+        >>> 0.0 < float(res.mean_unbound("brain")[-1]) < 1.0
+        True
+    """
+
+    def __init__(self, geom: Geometry, drug: Drug, membranes: Mapping | None = None, *,
+                 plasma: Plasma | None = None, brain_accessible_fraction: float = 0.2,
+                 clearance_per_s: Mapping[str, float] | None = None, initial: Mapping[str, float] | None = None,
+                 stepper: str = "explicit", dt_s: float | None = None, device="cpu",
+                 blood: str = "blood", brain: str = "brain"):
+        fn = "Simulation"
+        if not isinstance(geom, Geometry):
+            _checks.fail(fn, "geom", "a bbbcore.transport.Geometry", type(geom).__name__)
+        if not isinstance(drug, Drug):
+            _checks.fail(fn, "drug", "a bbbcore.transport.Drug", type(drug).__name__)
+        self.stepper = _checks.choice(fn, "stepper", stepper, ("explicit",))
+        self.geom, self.drug, self.plasma = geom, drug, plasma
+        self.device = _checks.as_device(fn, device)
+        self.blood, self.brain = blood, brain
+        names = geom.names
+        alpha = float(brain_accessible_fraction)
+        if not 0.0 < alpha <= 1.0:
+            _checks.fail(fn, "brain_accessible_fraction", "in (0, 1]", brain_accessible_fraction)
+        if plasma is not None and blood not in names:
+            _checks.fail(fn, "plasma", f"a geometry with a {blood!r} compartment", list(names))
+        h = geom.h_m
+        L = len(names)
+        self.alpha = np.array([alpha if n == brain else 1.0 for n in names])
+        self.D = np.array([drug.diffusivity_m2_s / drug.tortuosity ** 2 if n == brain else drug.diffusivity_m2_s
+                           for n in names])
+        self.fu = np.array([drug.fu_brain if n == brain else drug.fu_plasma for n in names])
+        self.k = np.zeros(L)
+        for name, kv in (clearance_per_s or {}).items():
+            self.k[geom.index(name)] = _checks.non_negative(fn, f"clearance_per_s[{name!r}]", kv, "1/s")
+        self.fixed = np.array([plasma is not None and n == blood for n in names], bool)
+        self.initial = np.zeros(L)
+        for name, cv in (initial or {}).items():
+            self.initial[geom.index(name)] = _checks.non_negative(fn, f"initial[{name!r}]", cv, "mol/m³")
+        # membranes: ids 1.. (0 = none)
+        self.mem_list: list[tuple[int, int, Membrane]] = []
+        for key, m in (membranes or {}).items():
+            if not (isinstance(key, tuple) and len(key) == 2):
+                _checks.fail(fn, "membranes", "keys (luminal, abluminal) compartment names", key)
+            if not isinstance(m, Membrane):
+                _checks.fail(fn, f"membranes[{key}]", "a bbbcore.transport.Membrane", type(m).__name__)
+            a, b = geom.index(key[0]), geom.index(key[1])
+            if a == b:
+                _checks.fail(fn, "membranes", "pairs of two different compartments", key)
+            self.mem_list.append((a, b, m))
+        if len(self.mem_list) > 7:
+            _checks.fail(fn, "membranes", "at most 7 membrane types", len(self.mem_list))
+        self.G, self.mem = self._faces()
+        self.dt_max_s = self._dt_limit()
+        if dt_s is None:
+            self.dt_s = 0.9 * self.dt_max_s
+        else:
+            dt = _checks.positive(fn, "dt_s", dt_s, "s")
+            if dt > self.dt_max_s:
+                raise ValueError(
+                    f"{fn}: dt_s must satisfy dt ≤ 1/max_i[(Σ_f G_f·fu_i + Σ_m Vmax·fu_i/Km)/(α_i·h) + k_i] "
+                    f"= {self.dt_max_s:.3e} s (explicit stability), got {dt:.3e} s")
+            self.dt_s = dt
+
+    # ------------------------------------------------------------------ faces
+    def _faces(self):
+        lab = self.geom.labels.astype(np.int64)
+        h = self.geom.h_m
+        aD = self.alpha * self.D
+        pair = {}
+        for mid, (a, b, m) in enumerate(self.mem_list, start=1):
+            pair[(a, b)] = pair[(b, a)] = (mid, m)
+        G = np.zeros((3, *lab.shape))
+        mem = np.zeros((3, *lab.shape), np.uint8)
+        for ax in range(3):
+            lo = [slice(None)] * 3
+            hi = [slice(None)] * 3
+            lo[ax] = slice(0, -1)
+            hi[ax] = slice(1, None)
+            lL, lR = lab[tuple(lo)], lab[tuple(hi)]
+            res = h / (2 * aD[lL]) + h / (2 * aD[lR])
+            mids = np.zeros(lL.shape, np.uint8)
+            for (a, b), (mid, m) in pair.items():
+                sel = (lL == a) & (lR == b)
+                if sel.any():
+                    res = np.where(sel, res + (1.0 / m.permeability_m_s if m.permeability_m_s > 0 else np.inf), res)
+                    mids[sel] = mid
+            G[ax][tuple(lo)] = np.where(np.isfinite(res), 1.0 / res, 0.0)
+            mem[ax][tuple(lo)] = mids
+        return G, mem
+
+    def _dt_limit(self) -> float:
+        lab = self.geom.labels.astype(np.int64)
+        h = self.geom.h_m
+        gsum = np.zeros(lab.shape)
+        pump = np.zeros(lab.shape)
+        vmax = np.array([0.0] + [m.efflux_vmax_mol_m2_s for _, _, m in self.mem_list])
+        km = np.array([1.0] + [m.efflux_km_mol_m3 for _, _, m in self.mem_list])
+        for ax in range(3):
+            lo = [slice(None)] * 3
+            hi = [slice(None)] * 3
+            lo[ax] = slice(0, -1)
+            hi[ax] = slice(1, None)
+            g = self.G[ax][tuple(lo)]
+            gsum[tuple(lo)] += g
+            gsum[tuple(hi)] += g
+            r = vmax[self.mem[ax][tuple(lo)]] / km[self.mem[ax][tuple(lo)]]
+            pump[tuple(lo)] += r
+            pump[tuple(hi)] += r
+        rate = (gsum + pump) * self.fu[lab] / (self.alpha[lab] * h) + self.k[lab]
+        rate = np.where(self.fixed[lab], 0.0, rate)
+        rmax = float(rate.max()) if rate.size else 0.0
+        return math.inf if rmax <= 0 else 1.0 / rmax
+
+    # ------------------------------------------------------------------ run
+    def run(self, t_end_s: float, record_every_s: float | None = None, *, progress: bool = False,
+            record_fields: bool = False) -> Result:
+        """Integrate to ``t_end_s`` [s], recording every ``record_every_s`` (default: 100 records).
+        The last record is at the last whole step ≤ t_end_s."""
+        import bbbcore.ops  # noqa: F401  (registers the op)
+        from tqdm.auto import tqdm
+
+        fn = "Simulation.run"
+        t_end = _checks.positive(fn, "t_end_s", t_end_s, "s")
+        rec = t_end / 100 if record_every_s is None else _checks.positive(fn, "record_every_s", record_every_s, "s")
+        if not math.isfinite(self.dt_s):
+            self.dt_s = rec
+        dt = self.dt_s
+        per_rec = max(1, int(round(rec / dt)))
+        n_total = int(math.floor(t_end / dt + 1e-9))
+        dev = self.device
+        lab_np = self.geom.labels
+        c0 = self.initial[lab_np.astype(np.int64)]
+        if self.plasma is not None:
+            c0 = np.where(self.fixed[lab_np.astype(np.int64)], float(self.plasma(0.0)), c0)
+        c = torch.as_tensor(c0, dtype=torch.float32, device=dev)
+        label = torch.as_tensor(lab_np, dtype=torch.uint8, device=dev)
+        G = torch.as_tensor(self.G, dtype=torch.float32, device=dev)
+        mem = torch.as_tensor(self.mem, dtype=torch.uint8, device=dev)
+        h = self.geom.h_m
+        args = dict(fu=self.fu.tolist(), inv_alpha_h=(1.0 / (self.alpha * h)).tolist(), k_clear=self.k.tolist(),
+                    fixed=self.fixed.astype(int).tolist(),
+                    eff_vmax=[0.0] + [m.efflux_vmax_mol_m2_s for _, _, m in self.mem_list],
+                    eff_km=[1.0] + [m.efflux_km_mol_m3 for _, _, m in self.mem_list],
+                    lum_label=[-1] + [a for a, _, _ in self.mem_list])
+        masks = {n: torch.as_tensor(lab_np == i, device=dev) for i, n in enumerate(self.geom.names)}
+        counts = {n: int(masks[n].sum()) for n in self.geom.names}
+        times, mt, mu, am, snaps = [], {n: [] for n in masks}, {n: [] for n in masks}, {n: [] for n in masks}, {}
+
+        def record(step):
+            t = step * dt
+            times.append(t)
+            cd = c.double()
+            for i, n in enumerate(self.geom.names):
+                s = float(cd[masks[n]].sum()) if counts[n] else 0.0
+                mean = s / counts[n] if counts[n] else float("nan")
+                mt[n].append(mean)
+                mu[n].append(self.fu[i] * mean)
+                am[n].append(self.alpha[i] * h ** 3 * s)
+            if record_fields:
+                snaps[float(t)] = c.cpu().numpy().copy()
+
+        record(0)
+        step = 0
+        bar = tqdm(total=n_total, desc=f"transport {self.drug.name}", unit="step", disable=not progress)
+        while step < n_total:
+            n = min(per_rec, n_total - step)
+            tv = (step + 1 + np.arange(n)) * dt
+            pv = self.plasma(tv) if self.plasma is not None else np.zeros(n)
+            fixed_values = torch.as_tensor(pv, dtype=torch.float32, device=dev)
+            c = torch.ops.bbbcore.transport_explicit(c, label, G, mem, fixed_values, dt_s=dt, steps=n, **args)
+            step += n
+            record(step)
+            bar.update(n)
+        bar.close()
+        return Result(np.asarray(times), self.geom.names, {k: np.asarray(v) for k, v in mt.items()},
+                      {k: np.asarray(v) for k, v in mu.items()}, {k: np.asarray(v) for k, v in am.items()},
+                      snaps, dt)
