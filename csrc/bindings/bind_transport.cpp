@@ -50,7 +50,20 @@ void bind_transport(py::module_& m) {
                                      std::uintptr_t fixed_values, int steps) {
     bbb::transport_explicit_cpu(P, make_buffers(c, scratch, label, G, mem, fixed_values), steps);
   }, py::call_guard<py::gil_scoped_release>());
+  m.def("transport_adi_cpu", [](const bbb::TransportParams& P, std::uintptr_t c, std::uintptr_t scratch,
+                                std::uintptr_t label, std::uintptr_t G, std::uintptr_t mem,
+                                std::uintptr_t fixed_values, std::uintptr_t line_scratch, int steps, float theta) {
+    bbb::transport_adi_cpu(P, make_buffers(c, scratch, label, G, mem, fixed_values), ptr<float>(line_scratch),
+                           steps, theta);
+  }, py::call_guard<py::gil_scoped_release>());
 #if defined(BBBCORE_WITH_CUDA)
+  m.def("transport_adi_cuda", [](const bbb::TransportParams& P, std::uintptr_t c, std::uintptr_t scratch,
+                                 std::uintptr_t label, std::uintptr_t G, std::uintptr_t mem,
+                                 std::uintptr_t fixed_values, std::uintptr_t line_scratch, int steps, float theta,
+                                 std::uintptr_t stream) {
+    bbb::transport_adi_cuda(P, make_buffers(c, scratch, label, G, mem, fixed_values), ptr<float>(line_scratch),
+                            steps, theta, bbb_bind::stream_of(stream));
+  }, py::call_guard<py::gil_scoped_release>());
   m.def("transport_explicit_cuda", [](const bbb::TransportParams& P, std::uintptr_t c, std::uintptr_t scratch,
                                       std::uintptr_t label, std::uintptr_t G, std::uintptr_t mem,
                                       std::uintptr_t fixed_values, int steps, std::uintptr_t stream) {
@@ -59,5 +72,6 @@ void bind_transport(py::module_& m) {
   }, py::call_guard<py::gil_scoped_release>());
 #else
   m.def("transport_explicit_cuda", [](py::args, py::kwargs) { bbb_bind::no_cuda(); });
+  m.def("transport_adi_cuda", [](py::args, py::kwargs) { bbb_bind::no_cuda(); });
 #endif
 }

@@ -1,4 +1,5 @@
-"""``bbbcore::transport_explicit``: forward-Euler steps of the finite-volume BBB transport model.
+"""``bbbcore::transport_explicit`` / ``bbbcore::transport_adi``: forward-Euler and Douglas ADI steps
+of the finite-volume BBB transport model.
 
 Native kernels: ``csrc/transport/explicit_{cpu.cpp,cuda.cu}`` over the shared cell update in
 ``csrc/include/bbbcore/transport/fv.h``; NumPy float64 oracle
@@ -16,8 +17,8 @@ MAX_MEMBRANES = 8
 
 
 def _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km,
-            lum_label, dt_s, steps, cuda):
-    fn = "transport_explicit"
+            lum_label, dt_s, steps, cuda, theta=None):
+    fn = "transport_explicit" if theta is None else "transport_adi"
     check_device(fn, c)
     if c.dim() != 3:
         _checks.fail(fn, "c", "of shape (Z, Y, X)", tuple(c.shape))
@@ -40,6 +41,16 @@ def _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff
     scratch = torch.empty_like(c)
     ptrs = [out.data_ptr(), scratch.data_ptr(), label.data_ptr(), G.data_ptr(), mem.data_ptr(),
             fixed_values.data_ptr()]
+    if theta is not None:
+        if not 0.5 <= theta <= 1.0:
+            _checks.fail(fn, "theta", "in [0.5, 1] (unconditional stability)", theta)
+        lines = torch.empty(2 * c.numel(), dtype=torch.float32, device=dev)
+        if cuda:
+            with on_device(dev):
+                _C.transport_adi_cuda(P, *ptrs, lines.data_ptr(), steps, theta, stream_ptr(dev))
+        else:
+            _C.transport_adi_cpu(P, *ptrs, lines.data_ptr(), steps, theta)
+        return out
     if cuda:
         with on_device(dev):
             _C.transport_explicit_cuda(P, *ptrs, steps, stream_ptr(dev))
@@ -69,4 +80,28 @@ def _transport_explicit_cuda(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_
 @transport_explicit.register_fake
 def _(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km, lum_label, dt_s,
       steps):
+    return torch.empty_like(c)
+
+
+@torch.library.custom_op("bbbcore::transport_adi", mutates_args=(), device_types="cpu")
+def transport_adi(c: torch.Tensor, label: torch.Tensor, G: torch.Tensor, mem: torch.Tensor,
+                  fixed_values: torch.Tensor, fu: list[float], inv_alpha_h: list[float], k_clear: list[float],
+                  fixed: list[int], eff_vmax: list[float], eff_km: list[float], lum_label: list[int],
+                  dt_s: float, steps: int, theta: float = 0.5) -> torch.Tensor:
+    """Raw op: ``steps`` Douglas ADI steps (adi.h) from ``c``; arguments as
+    :func:`transport_explicit`, ``theta`` in [0.5, 1]."""
+    return _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km,
+                   lum_label, dt_s, steps, cuda=False, theta=theta)
+
+
+@transport_adi.register_kernel("cuda")
+def _transport_adi_cuda(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km,
+                        lum_label, dt_s, steps, theta=0.5):
+    return _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km,
+                   lum_label, dt_s, steps, cuda=True, theta=theta)
+
+
+@transport_adi.register_fake
+def _(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km, lum_label, dt_s, steps,
+      theta=0.5):
     return torch.empty_like(c)

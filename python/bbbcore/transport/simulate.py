@@ -1,4 +1,4 @@
-"""Simulation of drug transport across the BBB on a finite-volume grid (explicit stepper).
+"""Simulation of drug transport across the BBB on a finite-volume grid (explicit or ADI stepper).
 
 The model (see ``csrc/include/bbbcore/transport/fv.h``): per-voxel compartments; the state C is
 the concentration in each voxel's accessible volume (plasma in blood, extracellular space in brain:
@@ -82,8 +82,10 @@ class Simulation:
         brain_accessible_fraction: α of the brain compartment (ECS ≈ 0.2).
         clearance_per_s: first-order clearance per compartment name (bulk flow, metabolism).
         initial: initial total concentration per compartment [mol/m³] (default 0).
-        stepper: ``"explicit"`` (forward Euler). The Douglas ADI stepper is not built yet.
-        dt_s: time step [s]; None: 0.9 of the stability limit.
+        stepper: ``"explicit"`` (forward Euler) or ``"adi"`` (Douglas, θ = 1/2: diffusion
+            implicit by tridiagonal line solves along z, y, x; efflux and clearance explicit).
+        dt_s: time step [s]; None: explicit: 0.9 of the stability limit; ADI: 20× the explicit
+            limit, capped at 0.9 of the limit of the explicit reaction terms.
         device: ``"cpu"`` or ``"cuda"``.
         blood / brain: the names of the blood and brain compartments.
 
@@ -107,7 +109,7 @@ class Simulation:
             _checks.fail(fn, "geom", "a bbbcore.transport.Geometry", type(geom).__name__)
         if not isinstance(drug, Drug):
             _checks.fail(fn, "drug", "a bbbcore.transport.Drug", type(drug).__name__)
-        self.stepper = _checks.choice(fn, "stepper", stepper, ("explicit",))
+        self.stepper = _checks.choice(fn, "stepper", stepper, ("explicit", "adi"))
         self.geom, self.drug, self.plasma = geom, drug, plasma
         self.device = _checks.as_device(fn, device)
         self.blood, self.brain = blood, brain
@@ -144,15 +146,25 @@ class Simulation:
         if len(self.mem_list) > 7:
             _checks.fail(fn, "membranes", "at most 7 membrane types", len(self.mem_list))
         self.G, self.mem = self._faces()
-        self.dt_max_s = self._dt_limit()
+        self.dt_explicit_max_s = self._dt_limit(diffusion=True)
+        self.dt_reaction_max_s = self._dt_limit(diffusion=False)
+        if self.stepper == "explicit":
+            self.dt_max_s = self.dt_explicit_max_s
+            formula = "1/max_i[(Σ_f G_f·fu_i + Σ_m Vmax·fu_i/Km)/(α_i·h) + k_i]"
+            what = "explicit stability"
+            default = 0.9 * self.dt_max_s
+        else:   # ADI: diffusion implicit; efflux and clearance explicit
+            self.dt_max_s = self.dt_reaction_max_s
+            formula = "1/max_i[(Σ_m Vmax·fu_i/Km)/(α_i·h) + k_i]"
+            what = "ADI: the explicit efflux and clearance terms"
+            default = min(0.9 * self.dt_max_s, 20.0 * self.dt_explicit_max_s)
         if dt_s is None:
-            self.dt_s = 0.9 * self.dt_max_s
+            self.dt_s = default
         else:
             dt = _checks.positive(fn, "dt_s", dt_s, "s")
             if dt > self.dt_max_s:
-                raise ValueError(
-                    f"{fn}: dt_s must satisfy dt ≤ 1/max_i[(Σ_f G_f·fu_i + Σ_m Vmax·fu_i/Km)/(α_i·h) + k_i] "
-                    f"= {self.dt_max_s:.3e} s (explicit stability), got {dt:.3e} s")
+                raise ValueError(f"{fn}: dt_s must satisfy dt ≤ {formula} = {self.dt_max_s:.3e} s ({what}), "
+                                 f"got {dt:.3e} s")
             self.dt_s = dt
 
     # ------------------------------------------------------------------ faces
@@ -182,7 +194,7 @@ class Simulation:
             mem[ax][tuple(lo)] = mids
         return G, mem
 
-    def _dt_limit(self) -> float:
+    def _dt_limit(self, diffusion: bool = True) -> float:
         lab = self.geom.labels.astype(np.int64)
         h = self.geom.h_m
         gsum = np.zeros(lab.shape)
@@ -200,7 +212,7 @@ class Simulation:
             r = vmax[self.mem[ax][tuple(lo)]] / km[self.mem[ax][tuple(lo)]]
             pump[tuple(lo)] += r
             pump[tuple(hi)] += r
-        rate = (gsum + pump) * self.fu[lab] / (self.alpha[lab] * h) + self.k[lab]
+        rate = ((gsum if diffusion else 0.0) + pump) * self.fu[lab] / (self.alpha[lab] * h) + self.k[lab]
         rate = np.where(self.fixed[lab], 0.0, rate)
         rmax = float(rate.max()) if rate.size else 0.0
         return math.inf if rmax <= 0 else 1.0 / rmax
@@ -261,7 +273,10 @@ class Simulation:
             tv = (step + 1 + np.arange(n)) * dt
             pv = self.plasma(tv) if self.plasma is not None else np.zeros(n)
             fixed_values = torch.as_tensor(pv, dtype=torch.float32, device=dev)
-            c = torch.ops.bbbcore.transport_explicit(c, label, G, mem, fixed_values, dt_s=dt, steps=n, **args)
+            if self.stepper == "adi":
+                c = torch.ops.bbbcore.transport_adi(c, label, G, mem, fixed_values, dt_s=dt, steps=n, **args)
+            else:
+                c = torch.ops.bbbcore.transport_explicit(c, label, G, mem, fixed_values, dt_s=dt, steps=n, **args)
             step += n
             record(step)
             bar.update(n)

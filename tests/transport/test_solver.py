@@ -1,4 +1,4 @@
-"""bbbcore.transport, explicit stepper: the op against the NumPy float64 reference, conservation,
+"""bbbcore.transport, explicit and ADI steppers: the ops against the NumPy float64 reference, conservation,
 analytic cases, bad input, CPU/CUDA agreement."""
 from __future__ import annotations
 
@@ -126,6 +126,8 @@ def test_bad_input():
         T.Simulation(geom, drug, {("blood", "csf"): T.Membrane(1e-6)})
     with pytest.raises(ValueError, match="Simulation: stepper must be one of"):
         T.Simulation(geom, drug, mems, stepper="rk4")
+    with pytest.raises(ValueError, match=r"Simulation: dt_s must satisfy dt ≤ 1/max_i\[\(Σ_m Vmax"):
+        T.Simulation(geom, drug, {("blood", "brain"): T.Membrane(1e-6, 1e-2, 1e-3)}, stepper="adi", dt_s=1.0)
     with pytest.raises(ValueError, match=r"slab_geometry: thickness of layer 'brain' must be a whole number"):
         T.slab_geometry([("blood", 2.0), ("brain", 2.5)], voxel_size_um=1.0)
 
@@ -137,4 +139,54 @@ def test_cpu_and_cuda_agree():
     args = lambda d: [torch.from_numpy(a).to(d) for a in (c, label, G, mem)] + [torch.zeros(20, device=d)]
     a = torch.ops.bbbcore.transport_explicit(*args("cpu"), dt_s=1e-4, steps=20, **kw)
     b = torch.ops.bbbcore.transport_explicit(*args("cuda"), dt_s=1e-4, steps=20, **kw)
+    torch.testing.assert_close(b.cpu(), a, atol=0, rtol=0)
+
+
+def test_adi_matches_reference(device):
+    from bbbcore.reference.transport import adi_step_ref
+
+    c, label, G, mem, kw = _random_case(5)
+    dt, steps = 1e-3, 4                                         # ~10x the explicit limit of this case
+    ref = c.astype(np.float64)
+    for _ in range(steps):
+        ref = adi_step_ref(ref, label, G, mem, dt_s=dt, fixed_value=0.0, **kw)
+    t = lambda a: torch.from_numpy(a).to(device)
+    out = torch.ops.bbbcore.transport_adi(t(c), t(label), t(G), t(mem), torch.zeros(steps, device=device),
+                                          dt_s=dt, steps=steps, **kw)
+    np.testing.assert_allclose(out.cpu().numpy(), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_explicit_and_adi_agree_for_small_dt(device):
+    geom, drug, mems, alpha = _two_slab(D=1e-9, P=2e-6)
+    kw = dict(plasma=T.Plasma.constant(1.0), brain_accessible_fraction=alpha, device=device)
+    ex = T.Simulation(geom, drug, mems, stepper="explicit", **kw)
+    adi = T.Simulation(geom, drug, mems, stepper="adi", dt_s=ex.dt_s, **kw)
+    a = ex.run(t_end_s=0.2, record_every_s=0.05).mean_unbound("brain")
+    b = adi.run(t_end_s=0.2, record_every_s=0.05).mean_unbound("brain")
+    np.testing.assert_allclose(a, b, atol=2e-3)
+
+
+def test_adi_stable_at_100x_the_explicit_limit(device):
+    """Unconditional stability for diffusion: 100× the explicit limit stays bounded by the
+    plasma value and reaches the right steady state (Kp,uu = 1 without efflux)."""
+    geom = T.slab_geometry([("blood", 2.0), ("brain", 30.0)], voxel_size_um=1.0, cross_section=(3, 3))
+    drug = T.Drug("test", 1e-9, tortuosity=1.0)
+    mems = {("blood", "brain"): T.Membrane(1e-5)}
+    ex = T.Simulation(geom, drug, mems, plasma=T.Plasma.constant(1.0), device=device)
+    dt = 100 * ex.dt_explicit_max_s
+    adi = T.Simulation(geom, drug, mems, plasma=T.Plasma.constant(1.0), stepper="adi", dt_s=dt, device=device)
+    res = adi.run(t_end_s=2000 * dt, record_every_s=200 * dt, record_fields=True)
+    for t_s in res.snapshots:
+        f = res.snapshots[t_s]
+        assert np.all(np.isfinite(f)) and f.min() >= -1e-6 and f.max() <= 1.0 + 1e-6
+    assert res.kp_uu() == pytest.approx(1.0, abs=1e-3)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA device")
+def test_adi_cpu_and_cuda_agree():
+    c, label, G, mem, kw = _random_case(6, (8, 9, 10))
+    args = lambda d: [torch.from_numpy(a).to(d) for a in (c, label, G, mem)] + [torch.zeros(10, device=d)]
+    a = torch.ops.bbbcore.transport_adi(*args("cpu"), dt_s=1e-3, steps=10, **kw)
+    b = torch.ops.bbbcore.transport_adi(*args("cuda"), dt_s=1e-3, steps=10, **kw)
     torch.testing.assert_close(b.cpu(), a, atol=0, rtol=0)
