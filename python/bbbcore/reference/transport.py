@@ -43,8 +43,8 @@ def explicit_step_ref(c, label, G, mem, *, fu, inv_alpha_h, k_clear, fixed, eff_
     inv = np.asarray(inv_alpha_h, np.float64)[lab]
     kc = np.asarray(k_clear, np.float64)[lab]
     out = c + dt_s * (acc * inv - kc * c)
-    fx = np.asarray(fixed, bool)[lab]
-    return np.where(fx, fixed_value, out)
+    fx = np.asarray(fixed, np.int64)[lab]
+    return np.where(fx == 1, fixed_value, np.where(fx == 2, c, out))
 
 
 def _axis_terms(u, label, G, a, fu):
@@ -82,7 +82,9 @@ def adi_step_ref(c, label, G, mem, *, fu, inv_alpha_h, k_clear, fixed, eff_vmax,
                           eff_vmax=eff_vmax, eff_km=eff_km, lum_label=lum_label, dt_s=dt_s,
                           fixed_value=fixed_value)
     inv = np.asarray(inv_alpha_h, np.float64)[lab]
-    fx = np.asarray(fixed, bool)[lab]
+    fx_kind = np.asarray(fixed, np.int64)[lab]
+    fx = fx_kind > 0
+    held = np.where(fx_kind == 1, fixed_value, u)
     td = theta * dt_s
     for a in range(3):
         gm, gp, fm, fp, um, up, fi = _axis_terms(u, label, G, a, fu)
@@ -94,7 +96,7 @@ def adi_step_ref(c, label, G, mem, *, fu, inv_alpha_h, k_clear, fixed, eff_vmax,
         lower = np.where(fx, 0.0, lower)
         upper = np.where(fx, 0.0, upper)
         diag = np.where(fx, 1.0, diag)
-        rhs = np.where(fx, fixed_value, rhs)
+        rhs = np.where(fx, held, rhs)
         # Thomas along axis a, vectorised over the other two
         L, D, U, R = (np.moveaxis(v, a, 0).copy() for v in (lower, diag, upper, rhs))
         n = L.shape[0]

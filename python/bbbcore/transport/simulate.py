@@ -82,6 +82,12 @@ class Simulation:
         brain_accessible_fraction: α of the brain compartment (ECS ≈ 0.2).
         clearance_per_s: first-order clearance per compartment name (bulk flow, metabolism).
         initial: initial total concentration per compartment [mol/m³] (default 0).
+        held: compartments held at a constant concentration [mol/m³] (reservoirs: a CSF sink, a
+            bath).
+        diffusivity_m2_s: per-compartment diffusivity overriding the drug's (0: no transport;
+            compartments named "void" have 0).
+        accessible_fraction: per-compartment α overriding the defaults (brain: the
+            ``brain_accessible_fraction``, others 1).
         stepper: ``"explicit"`` (forward Euler) or ``"adi"`` (Douglas, θ = 1/2: diffusion
             implicit by tridiagonal line solves along z, y, x; efflux and clearance explicit).
         dt_s: time step [s]; None: explicit: 0.9 of the stability limit; ADI: 20× the explicit
@@ -102,6 +108,8 @@ class Simulation:
     def __init__(self, geom: Geometry, drug: Drug, membranes: Mapping | None = None, *,
                  plasma: Plasma | None = None, brain_accessible_fraction: float = 0.2,
                  clearance_per_s: Mapping[str, float] | None = None, initial: Mapping[str, float] | None = None,
+                 held: Mapping[str, float] | None = None, diffusivity_m2_s: Mapping[str, float] | None = None,
+                 accessible_fraction: Mapping[str, float] | None = None,
                  stepper: str = "explicit", dt_s: float | None = None, device="cpu",
                  blood: str = "blood", brain: str = "brain"):
         fn = "Simulation"
@@ -122,16 +130,31 @@ class Simulation:
         h = geom.h_m
         L = len(names)
         self.alpha = np.array([alpha if n == brain else 1.0 for n in names])
-        self.D = np.array([drug.diffusivity_m2_s / drug.tortuosity ** 2 if n == brain else drug.diffusivity_m2_s
+        self.D = np.array([0.0 if n == "void" else
+                           drug.diffusivity_m2_s / drug.tortuosity ** 2 if n == brain else drug.diffusivity_m2_s
                            for n in names])
+        for name, dv in (diffusivity_m2_s or {}).items():
+            self.D[geom.index(name)] = _checks.non_negative(fn, f"diffusivity_m2_s[{name!r}]", dv, "m²/s")
+        for name, av in (accessible_fraction or {}).items():
+            v = float(av)
+            if not 0.0 < v <= 1.0:
+                _checks.fail(fn, f"accessible_fraction[{name!r}]", "in (0, 1]", av)
+            self.alpha[geom.index(name)] = v
         self.fu = np.array([drug.fu_brain if n == brain else drug.fu_plasma for n in names])
         self.k = np.zeros(L)
         for name, kv in (clearance_per_s or {}).items():
             self.k[geom.index(name)] = _checks.non_negative(fn, f"clearance_per_s[{name!r}]", kv, "1/s")
-        self.fixed = np.array([plasma is not None and n == blood for n in names], bool)
+        # fixed: 1 = on the plasma curve, 2 = held at its initial value (a reservoir)
+        self.fixed = np.array([1 if (plasma is not None and n == blood) else 0 for n in names], np.int64)
         self.initial = np.zeros(L)
         for name, cv in (initial or {}).items():
             self.initial[geom.index(name)] = _checks.non_negative(fn, f"initial[{name!r}]", cv, "mol/m³")
+        for name, hv in (held or {}).items():
+            i = geom.index(name)
+            if self.fixed[i] == 1:
+                _checks.fail(fn, f"held[{name!r}]", "a compartment other than the plasma-driven blood", name)
+            self.fixed[i] = 2
+            self.initial[i] = _checks.non_negative(fn, f"held[{name!r}]", hv, "mol/m³")
         # membranes: ids 1.. (0 = none)
         self.mem_list: list[tuple[int, int, Membrane]] = []
         for key, m in (membranes or {}).items():
@@ -183,7 +206,8 @@ class Simulation:
             lo[ax] = slice(0, -1)
             hi[ax] = slice(1, None)
             lL, lR = lab[tuple(lo)], lab[tuple(hi)]
-            res = h / (2 * aD[lL]) + h / (2 * aD[lR])
+            with np.errstate(divide="ignore"):
+                res = h / (2 * aD[lL]) + h / (2 * aD[lR])          # inf where a side cannot conduct (D = 0)
             mids = np.zeros(lL.shape, np.uint8)
             for (a, b), (mid, m) in pair.items():
                 sel = (lL == a) & (lR == b)
@@ -213,7 +237,7 @@ class Simulation:
             pump[tuple(lo)] += r
             pump[tuple(hi)] += r
         rate = ((gsum if diffusion else 0.0) + pump) * self.fu[lab] / (self.alpha[lab] * h) + self.k[lab]
-        rate = np.where(self.fixed[lab], 0.0, rate)
+        rate = np.where(self.fixed[lab] > 0, 0.0, rate)
         rmax = float(rate.max()) if rate.size else 0.0
         return math.inf if rmax <= 0 else 1.0 / rmax
 
@@ -237,7 +261,7 @@ class Simulation:
         lab_np = self.geom.labels
         c0 = self.initial[lab_np.astype(np.int64)]
         if self.plasma is not None:
-            c0 = np.where(self.fixed[lab_np.astype(np.int64)], float(self.plasma(0.0)), c0)
+            c0 = np.where(self.fixed[lab_np.astype(np.int64)] == 1, float(self.plasma(0.0)), c0)
         c = torch.as_tensor(c0, dtype=torch.float32, device=dev)
         label = torch.as_tensor(lab_np, dtype=torch.uint8, device=dev)
         G = torch.as_tensor(self.G, dtype=torch.float32, device=dev)

@@ -21,8 +21,8 @@ BBB_HD AdiRow adi_row(const TransportParams& P, const float* u, const float* y_p
                       float fixed_value) {
   AdiRow r;
   const int li = label[i];
-  if (P.fixed[li]) {
-    r.lower = 0.0f; r.diag = 1.0f; r.upper = 0.0f; r.rhs = fixed_value;
+  if (P.fixed[li]) {  // identity row: the plasma value, or the held value (= u and y, unchanged)
+    r.lower = 0.0f; r.diag = 1.0f; r.upper = 0.0f; r.rhs = P.fixed[li] == 1 ? fixed_value : u[i];
     return r;
   }
   const std::int64_t N = static_cast<std::int64_t>(P.shape[0]) * P.shape[1] * P.shape[2];

@@ -26,7 +26,8 @@ struct TransportParams {
   float fu[kTransportMaxLabels];              // unbound fraction per label
   float inv_alpha_h[kTransportMaxLabels];     // 1 / (alpha h) per label [1/m]
   float k_clear[kTransportMaxLabels];         // first-order clearance per label [1/s]
-  int fixed[kTransportMaxLabels];             // 1: the label's cells are held at `fixed_value`
+  int fixed[kTransportMaxLabels];             // 1: the label's cells follow `fixed_value` (plasma);
+                                              // 2: they keep their value (a held reservoir)
   float eff_vmax[kTransportMaxMembranes];     // efflux Vmax per membrane id [mol m^-2 s^-1]
   float eff_km[kTransportMaxMembranes];       // efflux Km per membrane id [mol m^-3]
   int lum_label[kTransportMaxMembranes];      // luminal label of each membrane id
@@ -41,7 +42,8 @@ BBB_HD float transport_explicit_cell(const TransportParams& P, const float* C, c
   const std::int64_t n = Z * Y * X;
   const std::int64_t i = (z * Y + y) * X + x;
   const int li = label[i];
-  if (P.fixed[li]) return fixed_value;
+  if (P.fixed[li] == 1) return fixed_value;   // on the plasma curve
+  if (P.fixed[li] == 2) return C[i];          // held at its initial value (a boundary reservoir)
   const float ci = C[i];
   const float ui = P.fu[li] * ci;  // unbound
   const std::int64_t step[3] = {Y * X, X, 1};
