@@ -1,9 +1,10 @@
 """Benchmark of ``bbbcore::transport_explicit`` (finite-volume BBB transport, explicit stepper).
 
-Workload: a slab geometry (blood | brain) of N³ voxels (N = 64, 128; ``--quick``: 32), a membrane
+Workload (explicit and Douglas ADI steps): a slab geometry (blood | brain) of N³ voxels (N = 64, 128; ``--quick``: 32), a membrane
 with Michaelis–Menten efflux at the blood–brain faces, plasma held constant. Reported per size and
 device: median time per step, voxel-updates/s, and the fraction of the memory roofline at the
-measured copy bandwidth, counting DESIGN.md §6's floor of 8 bytes per voxel-update (read and write
+measured copy bandwidth (explicit), the cost of an ADI step relative to an explicit one (goal ≤ 5×),
+counting DESIGN.md §6's floor of 8 bytes per voxel-update (read and write
 the float32 state); the kernel actually streams more (labels, 3 face conductances, 3 membrane ids:
 ~27 bytes per voxel and step with perfect caching), printed as the "bytes-moved" roofline too. Peer
 in the same run: a NumPy float64 7-point face-flux stencil (``reference.transport.explicit_step_ref``)
@@ -45,11 +46,17 @@ def bbb_rate(n: int, device, steps: int) -> dict:
               fixed=sim.fixed.astype(int).tolist(), eff_vmax=[0.0] + [m.efflux_vmax_mol_m2_s for *_, m in sim.mem_list],
               eff_km=[1.0] + [m.efflux_km_mol_m3 for *_, m in sim.mem_list],
               lum_label=[-1] + [a for a, _, _ in sim.mem_list])
-    t = time_call(lambda: torch.ops.bbbcore.transport_explicit(c, lab, G, mem, fv, dt_s=sim.dt_s, steps=steps, **kw),
-                  device=device, warmup=1, repeats=5, budget_s=3.0)
-    per_step = t.median_s / steps
-    return {"lib": "bbbcore", "device": str(device), "n": n, "threads": torch.get_num_threads(),
-            "s_per_step": per_step, "voxel_updates_per_s": n ** 3 / per_step, "iqr_s": t.iqr_s / steps}
+    rows = []
+    for stepper in ("explicit", "adi"):
+        op = getattr(torch.ops.bbbcore, f"transport_{stepper}")
+        t = time_call(lambda: op(c, lab, G, mem, fv, dt_s=sim.dt_s, steps=steps, **kw),
+                      device=device, warmup=1, repeats=5, budget_s=3.0)
+        per_step = t.median_s / steps
+        rows.append({"lib": "bbbcore", "stepper": stepper, "device": str(device), "n": n,
+                     "threads": torch.get_num_threads(), "s_per_step": per_step,
+                     "voxel_updates_per_s": n ** 3 / per_step, "iqr_s": t.iqr_s / steps})
+    rows[1]["adi_over_explicit"] = rows[1]["s_per_step"] / rows[0]["s_per_step"]
+    return rows
 
 
 def numpy_rate(n: int) -> dict:
@@ -106,11 +113,12 @@ def main(argv=None) -> dict:
     for n in sizes:
         steps = 5 if a.quick else 20
         for d in devices:
-            r = bbb_rate(n, d, steps if d == "cpu" else 200)
-            bps = bw[d]["bytes_per_s"] if "bytes_per_s" in bw[d] else bw[d].get("torch_bytes_per_s")
-            r["roofline_8B"] = r["voxel_updates_per_s"] * 8 / bps if bps else None
-            r["roofline_27B"] = r["voxel_updates_per_s"] * 27 / bps if bps else None
-            rows.append(r)
+            for r in bbb_rate(n, d, steps if d == "cpu" else 200):
+                bps = bw[d]["bytes_per_s"] if "bytes_per_s" in bw[d] else bw[d].get("torch_bytes_per_s")
+                if r["stepper"] == "explicit":
+                    r["roofline_8B"] = r["voxel_updates_per_s"] * 8 / bps if bps else None
+                    r["roofline_27B"] = r["voxel_updates_per_s"] * 27 / bps if bps else None
+                rows.append(r)
         if "cpu" in devices:
             rows.append(numpy_rate(n))
             rows.append(pypde_rate(n, steps))
@@ -119,14 +127,17 @@ def main(argv=None) -> dict:
                     and "voxel_updates_per_s" in q), default=None)
         if r.get("lib") == "bbbcore" and best:
             r["x_best_peer"] = r["voxel_updates_per_s"] / best
-    print_table(rows, [("lib", "lib"), ("device", "device"), ("n", "N³"), ("threads", "threads"),
+    print_table(rows, [("lib", "lib"), ("stepper", "stepper"), ("device", "device"), ("n", "N³"),
+                       ("threads", "threads"),
                        ("s_per_step", "s/step"), ("voxel_updates_per_s", "voxel-updates/s"),
                        ("roofline_8B", "of roof (8 B)"), ("roofline_27B", "of roof (27 B)"),
-                       ("x_best_peer", "x best peer"), ("status", "status")],
+                       ("x_best_peer", "x best peer"), ("adi_over_explicit", "ADI/explicit"),
+                       ("status", "status")],
                 title="transport_explicit: slab blood|brain with MM efflux, float32")
     payload = {"meta": metadata("cpu"), "bandwidth": bw, "rows": rows, "quick": a.quick}
     path = write_json("transport", payload, a.out)
-    best = {f"{r['device']}_{r['n']}": r.get("voxel_updates_per_s") for r in rows if r.get("lib") == "bbbcore"}
+    best = {f"{r['stepper']}_{r['device']}_{r['n']}": r.get("voxel_updates_per_s") for r in rows
+            if r.get("lib") == "bbbcore"}
     return {"json_path": str(path), "summary": {"voxel_updates_per_s": best}}
 
 

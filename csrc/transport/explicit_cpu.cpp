@@ -44,15 +44,55 @@ void transport_adi_cpu(const TransportParams& P, const TransportBuffers& buf, fl
       for (int x = 0; x < X; ++x)
         y[r * X + x] = transport_explicit_cell(P, u, buf.label, buf.G, buf.mem, fixed, z, yy, x);
     }
-    for (int a = 0; a < 3; ++a) {
+    // z and y lines: X neighbouring lines at a time (contiguous rows in memory), each with
+    // exactly adi_line's arithmetic; x lines: one at a time (contiguous already)
+    for (int a = 0; a < 2; ++a) {
       const int len = P.shape[a];
+      const std::int64_t outer = lines[a] / X;  // (y) for a = 0, (z) for a = 1
 #pragma omp parallel for schedule(static)
-      for (std::int64_t line = 0; line < lines[a]; ++line) {
+      for (std::int64_t o = 0; o < outer; ++o) {
+        std::int64_t base0, stride;
+        int nn;
+        adi_line_geometry(P.shape, a, a == 0 ? o * X : o * X, base0, nn, stride);
+        float* cp = line_scratch + 2 * o * X * static_cast<std::int64_t>(len);
+        float* dp = cp + static_cast<std::int64_t>(X) * len;
+        for (int k = 0; k < nn; ++k) {
+          for (int x = 0; x < X; ++x) {
+            const AdiRow r = adi_row(P, u, y, buf.label, buf.G, a, base0 + x + k * stride, k, nn, stride,
+                                     theta_dt, fixed);
+            float* cpx = cp + static_cast<std::int64_t>(x) * len;
+            float* dpx = dp + static_cast<std::int64_t>(x) * len;
+            if (k == 0) {
+              cpx[0] = r.upper / r.diag;
+              dpx[0] = r.rhs / r.diag;
+            } else {
+              const float m = r.diag - r.lower * cpx[k - 1];
+              cpx[k] = r.upper / m;
+              dpx[k] = (r.rhs - r.lower * dpx[k - 1]) / m;
+            }
+          }
+        }
+        for (int x = 0; x < X; ++x) {
+          const float* cpx = cp + static_cast<std::int64_t>(x) * len;
+          const float* dpx = dp + static_cast<std::int64_t>(x) * len;
+          float xv = dpx[nn - 1];
+          y[base0 + x + static_cast<std::int64_t>(nn - 1) * stride] = xv;
+          for (int k = nn - 2; k >= 0; --k) {
+            xv = dpx[k] - cpx[k] * xv;
+            y[base0 + x + k * stride] = xv;
+          }
+        }
+      }
+    }
+    {
+      const int len = P.shape[2];
+#pragma omp parallel for schedule(static)
+      for (std::int64_t line = 0; line < lines[2]; ++line) {
         std::int64_t base, stride;
         int nn;
-        adi_line_geometry(P.shape, a, line, base, nn, stride);
+        adi_line_geometry(P.shape, 2, line, base, nn, stride);
         float* cp = line_scratch + 2 * line * len;
-        adi_line(P, u, y, buf.label, buf.G, a, base, nn, stride, theta_dt, fixed, cp, cp + len);
+        adi_line(P, u, y, buf.label, buf.G, 2, base, nn, stride, theta_dt, fixed, cp, cp + len);
       }
     }
     float* t = u; u = y; y = t;
