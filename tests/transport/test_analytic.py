@@ -86,3 +86,30 @@ def test_geometry_builders():
         T.krogh_geometry(5.0, 4.0)
     with pytest.raises(ValueError, match=r"from_vessel_mask: mask must be a \(Z, Y, X\) array"):
         T.from_vessel_mask(np.zeros((3, 3)), 1.0)
+
+
+def test_kp_uu_closed_form_with_efflux_and_clearance():
+    """Well-mixed slab (D/h ≫ P): Kp,uu = P/(P + P_efflux + CL/S), P_efflux = Vmax/Km (linear
+    regime), CL/S = k·α·L (clearance per membrane area)."""
+    P, vmax, km, k, alpha, L = 1e-6, 1e-2, 1e4, 0.5, 0.2, 10e-6
+    geom = T.slab_geometry([("blood", 1.0), ("brain", 10.0)], voxel_size_um=1.0, cross_section=(1, 1))
+    sim = T.Simulation(geom, T.Drug("x", 1e-8, tortuosity=1.0),
+                       {("blood", "brain"): T.Membrane(P, efflux_vmax_mol_m2_s=vmax, efflux_km_mol_m3=km)},
+                       plasma=T.Plasma.constant(1.0), clearance_per_s={"brain": k}, brain_accessible_fraction=alpha,
+                       stepper="adi", dt_s=0.01)
+    res = sim.run(t_end_s=20.0, record_every_s=5.0)
+    expect = P / (P + vmax / km + k * alpha * L)
+    assert res.kp_uu() == pytest.approx(expect, rel=5e-3)
+
+
+def test_membrane_flux_accounts_for_the_brain_amount():
+    """Without clearance, d(amount in brain)/dt equals the recorded net membrane flux."""
+    geom = T.slab_geometry([("blood", 2.0), ("brain", 10.0)], voxel_size_um=1.0, cross_section=(2, 2))
+    sim = T.Simulation(geom, T.Drug("x", 5e-10), {("blood", "brain"): T.Membrane(1e-6, 1e-7, 0.5)},
+                       plasma=T.Plasma.constant(1.0))
+    res = sim.run(t_end_s=20.0, record_every_s=0.5)
+    amount = res.amount_mol["brain"]
+    flux = res.membrane_flux_mol_s[("blood", "brain")]
+    rate = np.gradient(amount, res.times_s)
+    np.testing.assert_allclose(rate[2:-2], flux[2:-2], rtol=0.03, atol=0.01 * flux[0])
+    assert res.auc("brain") > 0 and 0 < res.half_time_s("brain") < 20.0

@@ -38,6 +38,26 @@ class Result:
     amount_mol: dict
     snapshots: dict = field(default_factory=dict)       # time [s] → (Z, Y, X) float32 array
     dt_s: float = 0.0
+    membrane_flux_mol_s: dict = field(default_factory=dict)  # (luminal, abluminal) → net rate into abluminal
+
+    def auc(self, name: str, unbound: bool = True) -> float:
+        """Area under the mean (unbound) concentration curve [mol m⁻³ s] (trapezoid over the records)."""
+        y = self.mean_unbound(name) if unbound else self.mean_total(name)
+        return float(np.trapezoid(y, self.times_s)) if hasattr(np, "trapezoid") else float(np.trapz(y, self.times_s))
+
+    def half_time_s(self, name: str = "brain") -> float:
+        """Time for the mean unbound concentration to reach half its last recorded value [s]
+        (the brain penetration half-time when the run reaches the steady state)."""
+        y = self.mean_unbound(name)
+        target = 0.5 * y[-1]
+        above = np.flatnonzero(y >= target)
+        if y[-1] <= 0 or above.size == 0:
+            return float("nan")
+        i = int(above[0])
+        if i == 0:
+            return float(self.times_s[0])
+        t0, t1, y0, y1 = self.times_s[i - 1], self.times_s[i], y[i - 1], y[i]
+        return float(t0 + (target - y0) * (t1 - t0) / (y1 - y0))
 
     def mean_unbound(self, name: str) -> np.ndarray:
         return self.mean_unbound_mol_m3[self._check(name)]
@@ -275,6 +295,34 @@ class Simulation:
         masks = {n: torch.as_tensor(lab_np == i, device=dev) for i, n in enumerate(self.geom.names)}
         counts = {n: int(masks[n].sum()) for n in self.geom.names}
         times, mt, mu, am, snaps = [], {n: [] for n in masks}, {n: [] for n in masks}, {n: [] for n in masks}, {}
+        fu_t = torch.as_tensor(self.fu, dtype=torch.float64, device=dev)
+        lab_l = label.long()
+        flux = {(self.geom.names[a], self.geom.names[b]): [] for a, b, _ in self.mem_list}
+
+        def membrane_fluxes():
+            """Net rate [mol/s] across each membrane type into its abluminal compartment."""
+            u = fu_t[lab_l] * c.double()
+            area = h * h
+            for mid, (a_l, b_l, m) in enumerate(self.mem_list, start=1):
+                tot = 0.0
+                for ax in range(3):
+                    lo = [slice(None)] * 3
+                    hi = [slice(None)] * 3
+                    lo[ax] = slice(0, -1)
+                    hi[ax] = slice(1, None)
+                    lo, hi = tuple(lo), tuple(hi)
+                    sel = mem[ax][lo] == mid
+                    if not bool(sel.any()):
+                        continue
+                    g = G[ax][lo].double()
+                    ul, uh = u[lo], u[hi]
+                    lo_is_lum = lab_l[lo] == a_l
+                    # passive, oriented luminal → abluminal
+                    passive = torch.where(lo_is_lum, g * (ul - uh), g * (uh - ul))
+                    u_ab = torch.where(lo_is_lum, uh, ul)
+                    pump = m.efflux_vmax_mol_m2_s * u_ab / (m.efflux_km_mol_m3 + u_ab)
+                    tot += float(((passive - pump) * sel).sum()) * area
+                flux[(self.geom.names[a_l], self.geom.names[b_l])].append(tot)
 
         def record(step):
             t = step * dt
@@ -288,6 +336,7 @@ class Simulation:
                 am[n].append(self.alpha[i] * h ** 3 * s)
             if record_fields:
                 snaps[float(t)] = c.cpu().numpy().copy()
+            membrane_fluxes()
 
         record(0)
         step = 0
@@ -307,4 +356,4 @@ class Simulation:
         bar.close()
         return Result(np.asarray(times), self.geom.names, {k: np.asarray(v) for k, v in mt.items()},
                       {k: np.asarray(v) for k, v in mu.items()}, {k: np.asarray(v) for k, v in am.items()},
-                      snaps, dt)
+                      snaps, dt, {k: np.asarray(v) for k, v in flux.items()})
