@@ -25,7 +25,7 @@ void augment_epilogue_row(const AugmentParams& P, const float* stats, const AugS
         if (!any_hole) continue;
         const float* h = H + static_cast<int>(op[1]) * Xo;
         const float fill = op[2];
-        for (int x = 0; x < Xo; ++x) v[x] = h[x] > 0.0f ? (1.0f - h[x]) * v[x] + h[x] * fill : v[x];
+        for (int x = 0; x < Xo; ++x) v[x] = fill_blend(v[x], h[x], fill);
       } else if (kind == kGamma) {
         const float g = op[1];
         if (gamma_is_identity(g, lo, hi)) continue;
@@ -42,7 +42,7 @@ void augment_epilogue_row(const AugmentParams& P, const float* stats, const AugS
         float* z = normals.data();
         for (std::uint32_t j = 0; j < nblk; ++j) augment_normal4(P.seed, b, e, c, first + j, z + 4 * j);
         const float* zr = z + (static_cast<std::uint32_t>(row) - 4 * first);
-        for (int x = 0; x < Xo; ++x) v[x] = v[x] + (mean + sd * zr[x]);
+        for (int x = 0; x < Xo; ++x) v[x] = add_noise(v[x], mean, sd, zr[x]);
       }
     }
   }
@@ -51,16 +51,8 @@ void augment_epilogue_row(const AugmentParams& P, const float* stats, const AugS
 void augment_lerp_lines(float* const v[8], const float* wz, const float* wy, const float* wx, float* out,
                         int n) {
   const float *v0 = v[0], *v1 = v[1], *v2 = v[2], *v3 = v[3], *v4 = v[4], *v5 = v[5], *v6 = v[6], *v7 = v[7];
-  for (int i = 0; i < n; ++i) {
-    const bool ex = wx[i] == 0.0f, ey = wy[i] == 0.0f, ez = wz[i] == 0.0f;
-    const float x00 = ex ? v0[i] : v0[i] + wx[i] * (v1[i] - v0[i]);
-    const float x01 = ex ? v2[i] : v2[i] + wx[i] * (v3[i] - v2[i]);
-    const float x10 = ex ? v4[i] : v4[i] + wx[i] * (v5[i] - v4[i]);
-    const float x11 = ex ? v6[i] : v6[i] + wx[i] * (v7[i] - v6[i]);
-    const float y0 = ey ? x00 : x00 + wy[i] * (x01 - x00);
-    const float y1 = ey ? x10 : x10 + wy[i] * (x11 - x10);
-    out[i] = ez ? y0 : y0 + wz[i] * (y1 - y0);
-  }
+  for (int i = 0; i < n; ++i)
+    out[i] = trilerp(v0[i], v1[i], v2[i], v3[i], v4[i], v5[i], v6[i], v7[i], wz[i], wy[i], wx[i]);
 }
 
 }  // namespace bbb

@@ -162,10 +162,8 @@ bool row_generic(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const Aug
       const float p[3] = {pz[x], py[x], px[x]};
       Taps t[3];
       for (int k = 0; k < 3; ++k) { t[k] = axis_taps(P, S, p, k); wl[k][x] = t[k].w1; }
-      const std::int64_t zy00 = t[0].o0 + t[1].o0, zy01 = t[0].o0 + t[1].o1, zy10 = t[0].o1 + t[1].o0,
-                         zy11 = t[0].o1 + t[1].o1;
-      const std::int64_t o8[8] = {zy00 + t[2].o0, zy00 + t[2].o1, zy01 + t[2].o0, zy01 + t[2].o1,
-                                  zy10 + t[2].o0, zy10 + t[2].o1, zy11 + t[2].o0, zy11 + t[2].o1};
+      std::int64_t o8[8];
+      corner_offsets(t[0], t[1], t[2], o8);
       for (int k = 0; k < 8; ++k) ob[8 * x + k] = o8[k];
     }
     const std::int64_t vin = static_cast<std::int64_t>(P.in_shape[0]) * P.in_shape[1] * P.in_shape[2];
@@ -240,10 +238,8 @@ void separable_row(const AugmentParams& P, const AugmentArgs<TI, TM>& A, std::in
     for (int k = 0; k < 8; ++k) v[k] = R.v[k].data();
     for (int x = 0; x < Xo; ++x) {
       t[vary] = tv[x];
-      const Taps &tz = t[0], &ty = t[1], &tx = t[2];
-      const std::int64_t zy00 = tz.o0 + ty.o0, zy01 = tz.o0 + ty.o1, zy10 = tz.o1 + ty.o0, zy11 = tz.o1 + ty.o1;
-      const std::int64_t o[8] = {zy00 + tx.o0, zy00 + tx.o1, zy01 + tx.o0, zy01 + tx.o1,
-                                 zy10 + tx.o0, zy10 + tx.o1, zy11 + tx.o0, zy11 + tx.o1};
+      std::int64_t o[8];
+      corner_offsets(t[0], t[1], t[2], o);
       for (int k = 0; k < 8; ++k) v[k][x] = o[k] >= 0 ? to_float(img[o[k]]) : P.fill;
     }
     augment_lerp_lines(v, w[0], w[1], w[2], out + c * vout, Xo);
@@ -334,10 +330,8 @@ void augment_row(const AugmentParams& P, const AugmentArgs<TI, TM>& A, std::int6
           t[k].o0 = o ? kOutside : R.j0[k][x] * stride[k];
           t[k].o1 = o ? kOutside : R.j1[k][x] * stride[k];
         }
-        const Taps &tz = t[0], &ty = t[1], &tx = t[2];
-        const std::int64_t zy00 = tz.o0 + ty.o0, zy01 = tz.o0 + ty.o1, zy10 = tz.o1 + ty.o0, zy11 = tz.o1 + ty.o1;
-        const std::int64_t o[8] = {zy00 + tx.o0, zy00 + tx.o1, zy01 + tx.o0, zy01 + tx.o1,
-                                   zy10 + tx.o0, zy10 + tx.o1, zy11 + tx.o0, zy11 + tx.o1};
+        std::int64_t o[8];
+        corner_offsets(t[0], t[1], t[2], o);
         for (int k = 0; k < 8; ++k) v[k][x] = o[k] >= 0 ? to_float(img[o[k]]) : P.fill;
       }
       augment_lerp_lines(v, w[0], w[1], w[2], out + c * vout, Xo);

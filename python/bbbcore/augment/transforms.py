@@ -15,6 +15,7 @@ the kernel's epilogue in Compose order, on the resampled values.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from typing import Sequence
 
 import numpy as np
@@ -88,15 +89,16 @@ def _triple(fn, arg, v, *, cast=float, minimum=None) -> tuple:
 
 
 # ------------------------------------------------------------------------------- base
-class Transform:
+class Transform(ABC):
     """Base: a probability ``p`` and :meth:`draw`, which returns the stages (functional) and
     the voxel spacing after the transform."""
 
     def __init__(self, p: float):
         self.p = _prob(type(self).__name__, p)
 
+    @abstractmethod
     def draw(self, rng: np.random.Generator, shape: tuple[int, int, int], spacing: np.ndarray):
-        raise NotImplementedError
+        """The stages of one draw for a volume of ``shape``, and the spacing after them."""
 
     def __repr__(self) -> str:
         items = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))

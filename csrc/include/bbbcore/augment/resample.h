@@ -374,6 +374,32 @@ BBB_HDI void affine_apply(const float* st, float p[3]) {
   p[0] = q[0]; p[1] = q[1]; p[2] = q[2];
 }
 
+// Trilinear combination of the eight corners (order z0y0x0, z0y0x1, z0y1x0, ..., z1y1x1): lerps
+// a + w (b - a) along x, then y, then z (exact on constant regions); an axis whose weight is 0
+// takes its plane's value. The one definition of this arithmetic (GPU, CPU rows, CPU lines).
+BBB_HDI float trilerp(float v0, float v1, float v2, float v3, float v4, float v5, float v6, float v7,
+                      float wz, float wy, float wx) {
+  const bool ex = wx == 0.0f, ey = wy == 0.0f, ez = wz == 0.0f;
+  const float x00 = ex ? v0 : v0 + wx * (v1 - v0);
+  const float x01 = ex ? v2 : v2 + wx * (v3 - v2);
+  const float x10 = ex ? v4 : v4 + wx * (v5 - v4);
+  const float x11 = ex ? v6 : v6 + wx * (v7 - v6);
+  const float y0 = ey ? x00 : x00 + wy * (x01 - x00);
+  const float y1 = ey ? x10 : x10 + wy * (x11 - x10);
+  return ez ? y0 : y0 + wz * (y1 - y0);
+}
+
+// Element offsets of the eight trilinear corners, in trilerp's order (negative: outside).
+BBB_HDI void corner_offsets(const Taps& tz, const Taps& ty, const Taps& tx, std::int64_t o[8]) {
+  const std::int64_t zy00 = tz.o0 + ty.o0, zy01 = tz.o0 + ty.o1, zy10 = tz.o1 + ty.o0, zy11 = tz.o1 + ty.o1;
+  o[0] = zy00 + tx.o0; o[1] = zy00 + tx.o1; o[2] = zy01 + tx.o0; o[3] = zy01 + tx.o1;
+  o[4] = zy10 + tx.o0; o[5] = zy10 + tx.o1; o[6] = zy11 + tx.o0; o[7] = zy11 + tx.o1;
+}
+
+// Dropout fill with hole weight h, and additive noise: the epilogue's per-voxel arithmetic.
+BBB_HDI float fill_blend(float v, float h, float fill) { return h > 0.0f ? (1.0f - h) * v + h * fill : v; }
+BBB_HDI float add_noise(float v, float mean, float sd, float z) { return v + (mean + sd * z); }
+
 // Trilinear sample of every channel from per-axis taps, times w, stored (first) or added into
 // the output voxel.
 template <class TI, class TM>
@@ -381,9 +407,8 @@ BBB_HDI void gather_taps(const AugmentParams& P, const AugmentArgs<TI, TM>& A, s
                          std::int64_t vout, const Taps& tz, const Taps& ty, const Taps& tx, float w,
                          bool first) {
   const std::int64_t vin = static_cast<std::int64_t>(P.in_shape[0]) * P.in_shape[1] * P.in_shape[2];
-  const std::int64_t zy00 = tz.o0 + ty.o0, zy01 = tz.o0 + ty.o1, zy10 = tz.o1 + ty.o0, zy11 = tz.o1 + ty.o1;
-  const std::int64_t o[8] = {zy00 + tx.o0, zy00 + tx.o1, zy01 + tx.o0, zy01 + tx.o1,
-                             zy10 + tx.o0, zy10 + tx.o1, zy11 + tx.o0, zy11 + tx.o1};
+  std::int64_t o[8];
+  corner_offsets(tz, ty, tx, o);
   const int C = P.channels;
   // an axis whose weight is 0 (the point on a voxel plane) takes that plane's value: no lerp,
   // so flips, rot90 and crops are exact copies whatever the neighbours hold (inf, NaN)
@@ -396,14 +421,7 @@ BBB_HDI void gather_taps(const AugmentParams& P, const AugmentArgs<TI, TM>& A, s
     } else {
       float v[8];
       for (int k = 0; k < 8; ++k) v[k] = o[k] >= 0 ? to_float(img[o[k]]) : P.fill;
-      // lerps a + w (b - a): exact on constant regions
-      const float x00 = ex ? v[0] : v[0] + tx.w1 * (v[1] - v[0]);
-      const float x01 = ex ? v[2] : v[2] + tx.w1 * (v[3] - v[2]);
-      const float x10 = ex ? v[4] : v[4] + tx.w1 * (v[5] - v[4]);
-      const float x11 = ex ? v[6] : v[6] + tx.w1 * (v[7] - v[6]);
-      const float y0 = ey ? x00 : x00 + ty.w1 * (x01 - x00);
-      const float y1 = ey ? x10 : x10 + ty.w1 * (x11 - x10);
-      val = ez ? y0 : y0 + tz.w1 * (y1 - y0);
+      val = trilerp(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], tz.w1, ty.w1, tx.w1);
     }
     float* oc = out + c * vout;
     *oc = first ? w * val : *oc + w * val;
@@ -434,11 +452,10 @@ BBB_HDI float epilogue_op(const AugmentParams& P, const float* op, int e, std::i
   const int kind = static_cast<int>(op[0]);
   if (kind == kNoise) {
     const float scale = op[3] != 0.0f ? hi - lo : 1.0f;
-    const float zn = augment_normal(P.seed, b, e, c, voxel);
-    return v + (op[2] * scale + op[1] * scale * zn);
+    return add_noise(v, op[2] * scale, op[1] * scale, augment_normal(P.seed, b, e, c, voxel));
   }
   if (kind == kGamma) return gamma_value(v, op[1], lo, hi);
-  if (kind == kFill && h > 0.0f) return (1.0f - h) * v + h * op[2];
+  if (kind == kFill) return fill_blend(v, h, op[2]);
   return v;
 }
 
