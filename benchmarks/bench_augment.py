@@ -47,7 +47,6 @@ import json
 import math
 import os
 import random
-import subprocess
 import sys
 import time
 import warnings
@@ -60,6 +59,8 @@ import bbbcore
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.common import (  # noqa: E402
+    print_child_result,
+    run_child_process,
     REPO_ROOT,
     Timing,
     memory_bandwidth,
@@ -70,7 +71,6 @@ from benchmarks.common import (  # noqa: E402
 )
 
 NAME = "augment"
-_MARK = "@@BENCH_AUGMENT_RESULT@@"
 PEERS = ("volumentations", "torchio", "monai")
 PEER_DISTS = {"volumentations": "volumentations-3D", "torchio": "torchio", "monai": "monai"}
 PEER_DEPS = ("scipy", "scikit-image", "SimpleITK", "opencv-python", "nibabel")
@@ -938,20 +938,7 @@ def run_child(spec: dict) -> dict:
         env[k] = str(t)
     env["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(t)
     log(f"CPU child: {spec['role']}, {t} thread(s)")
-    r = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_augment", "--child", json.dumps(spec)],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    lines = [ln for ln in r.stdout.splitlines() if ln.startswith(_MARK)]
-    if r.returncode != 0 or not lines:
-        raise RuntimeError(
-            f"CPU child {spec['role']} ({t} threads) failed (rc {r.returncode}):\n"
-            f"{r.stdout[-2000:]}"
-        )
-    return json.loads(lines[-1][len(_MARK) :])
+    return run_child_process("benchmarks.bench_augment", spec, env, f"{spec['role']} ({t} threads)")
 
 
 # ------------------------------------------------------------------------------------- CUDA
@@ -1304,7 +1291,7 @@ def parse(argv):
 def main(argv=None) -> dict:
     a = parse(argv)
     if a.child is not None:
-        print(_MARK + json.dumps(cpu_child(json.loads(a.child))), flush=True)
+        print_child_result(cpu_child(json.loads(a.child)))
         return {}
     cfg = dict(QUICK if a.quick else FULL)
     cases = [c.strip() for c in a.cases.split(",")] if a.cases else list(CASES)

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -46,6 +45,8 @@ from bbbcore.twophoton import NoiseConfig, PSFConfig, ScanConfig, default_box_um
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.common import (
+    print_child_result,
+    run_child_process,
     REPO_ROOT,
     memory_bandwidth,
     metadata,
@@ -60,7 +61,6 @@ BOUNDARY = "periodic"
 MODES = {"exact": 0.0, "skip": 1e-4}
 DESIGN_FLOOR_CUDA = 5e4  # movies/s, H100, 400×20×20, 50 particles, exact walk (DESIGN.md §6)
 GOAL_CPU_RATIO = 20.0  # issue: >= 20x the NumPy reference on the CPU
-_MARK = "@@BENCH_TWOPHOTON_RESULT@@"
 
 FULL = dict(
     frames=400,
@@ -394,20 +394,7 @@ def run_cpu_sweep(thread_counts, cfg, seed) -> list[dict]:
             env_base, OMP_NUM_THREADS=str(t), MKL_NUM_THREADS=str(t), OPENBLAS_NUM_THREADS=str(t)
         )
         log(f"CPU child: OMP_NUM_THREADS={t}")
-        r = subprocess.run(
-            [sys.executable, "-m", "benchmarks.bench_twophoton", "--child", json.dumps(spec)],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        lines = [ln for ln in r.stdout.splitlines() if ln.startswith(_MARK)]
-        if r.returncode != 0 or not lines:
-            raise RuntimeError(
-                f"CPU child with OMP_NUM_THREADS={t} failed (rc {r.returncode}):\n"
-                f"{r.stdout[-2000:]}"
-            )
-        out.append(json.loads(lines[-1][len(_MARK) :]))
+        out.append(run_child_process("benchmarks.bench_twophoton", spec, env, f"with OMP_NUM_THREADS={t}"))
     return out
 
 
@@ -785,7 +772,7 @@ def parse(argv):
 def main(argv=None) -> dict:
     a = parse(argv)
     if a.child is not None:
-        print(_MARK + json.dumps(cpu_child(json.loads(a.child))), flush=True)
+        print_child_result(cpu_child(json.loads(a.child)))
         return {}
     cfg = dict(QUICK if a.quick else FULL)
     t_start = time.perf_counter()

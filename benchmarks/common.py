@@ -232,6 +232,27 @@ def metadata(device="cpu") -> dict:
     return info
 
 
+# -------------------------------------------------------------------------- child processes
+CHILD_MARK = "@@BENCH_CHILD_RESULT@@"
+
+
+def run_child_process(module: str, spec: dict, env: dict, label: str) -> dict:
+    """Run ``python -m <module> --child <spec JSON>`` with ``env`` (e.g. thread counts fixed
+    before any library starts its pools) and return the JSON the child printed after
+    :data:`CHILD_MARK` (see :func:`print_child_result`)."""
+    r = subprocess.run([sys.executable, "-m", module, "--child", json.dumps(spec)], cwd=REPO_ROOT, env=env,
+                       stdout=subprocess.PIPE, text=True)
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith(CHILD_MARK)]
+    if r.returncode != 0 or not lines:
+        raise RuntimeError(f"CPU child {label} failed (rc {r.returncode}):\n{r.stdout[-2000:]}")
+    return json.loads(lines[-1][len(CHILD_MARK):])
+
+
+def print_child_result(result: dict) -> None:
+    """The child's side of :func:`run_child_process`."""
+    print(CHILD_MARK + json.dumps(result), flush=True)
+
+
 # -------------------------------------------------------------------------- memory bandwidth
 def memory_bandwidth(device="cpu", *, nbytes: int = 512 * 2**20, repeats: int = 7) -> dict:
     """Measured copy bandwidth [bytes/s] for roofline fractions (STREAM-copy convention).
