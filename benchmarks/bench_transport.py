@@ -41,11 +41,7 @@ def bbb_rate(n: int, device, steps: int) -> dict:
     G = torch.as_tensor(sim.G, dtype=torch.float32, device=dev)
     mem = torch.as_tensor(sim.mem, dtype=torch.uint8, device=dev)
     fv = torch.ones(steps, device=dev)
-    h = sim.geom.h_m
-    kw = dict(fu=sim.fu.tolist(), inv_alpha_h=(1.0 / (sim.alpha * h)).tolist(), k_clear=sim.k.tolist(),
-              fixed=sim.fixed.astype(int).tolist(), eff_vmax=[0.0] + [m.efflux_vmax_mol_m2_s for *_, m in sim.mem_list],
-              eff_km=[1.0] + [m.efflux_km_mol_m3 for *_, m in sim.mem_list],
-              lum_label=[-1] + [a for a, _, _ in sim.mem_list])
+    kw = sim.op_args()
     rows = []
     for stepper in ("explicit", "adi"):
         op = getattr(torch.ops.bbbcore, f"transport_{stepper}")
@@ -63,11 +59,7 @@ def numpy_rate(n: int) -> dict:
     from bbbcore.reference.transport import explicit_step_ref
 
     sim = _case(n, "cpu")
-    h = sim.geom.h_m
-    kw = dict(fu=sim.fu, inv_alpha_h=1.0 / (sim.alpha * h), k_clear=sim.k, fixed=sim.fixed,
-              eff_vmax=[0.0] + [m.efflux_vmax_mol_m2_s for *_, m in sim.mem_list],
-              eff_km=[1.0] + [m.efflux_km_mol_m3 for *_, m in sim.mem_list],
-              lum_label=[-1] + [a for a, _, _ in sim.mem_list])
+    kw = sim.op_args()
     c = np.random.default_rng(0).random(sim.geom.shape)
     t = time_call(lambda: explicit_step_ref(c, sim.geom.labels, sim.G, sim.mem, dt_s=sim.dt_s, fixed_value=1.0,
                                             **kw), warmup=1, repeats=3, budget_s=3.0)

@@ -261,6 +261,15 @@ class Simulation:
         rmax = float(rate.max()) if rate.size else 0.0
         return math.inf if rmax <= 0 else 1.0 / rmax
 
+    def op_args(self) -> dict:
+        """The per-label and per-membrane arguments of ``torch.ops.bbbcore.transport_explicit`` /
+        ``transport_adi`` (membrane id 0 = none)."""
+        return dict(fu=self.fu.tolist(), inv_alpha_h=(1.0 / (self.alpha * self.geom.h_m)).tolist(),
+                    k_clear=self.k.tolist(), fixed=self.fixed.astype(int).tolist(),
+                    eff_vmax=[0.0] + [m.efflux_vmax_mol_m2_s for _, _, m in self.mem_list],
+                    eff_km=[1.0] + [m.efflux_km_mol_m3 for _, _, m in self.mem_list],
+                    lum_label=[-1] + [a for a, _, _ in self.mem_list])
+
     # ------------------------------------------------------------------ run
     def run(self, t_end_s: float, record_every_s: float | None = None, *, progress: bool = False,
             record_fields: bool = False) -> Result:
@@ -287,11 +296,7 @@ class Simulation:
         G = torch.as_tensor(self.G, dtype=torch.float32, device=dev)
         mem = torch.as_tensor(self.mem, dtype=torch.uint8, device=dev)
         h = self.geom.h_m
-        args = dict(fu=self.fu.tolist(), inv_alpha_h=(1.0 / (self.alpha * h)).tolist(), k_clear=self.k.tolist(),
-                    fixed=self.fixed.astype(int).tolist(),
-                    eff_vmax=[0.0] + [m.efflux_vmax_mol_m2_s for _, _, m in self.mem_list],
-                    eff_km=[1.0] + [m.efflux_km_mol_m3 for _, _, m in self.mem_list],
-                    lum_label=[-1] + [a for a, _, _ in self.mem_list])
+        args = self.op_args()
         masks = {n: torch.as_tensor(lab_np == i, device=dev) for i, n in enumerate(self.geom.names)}
         counts = {n: int(masks[n].sum()) for n in self.geom.names}
         times, mt, mu, am, snaps = [], {n: [] for n in masks}, {n: [] for n in masks}, {n: [] for n in masks}, {}
