@@ -18,6 +18,10 @@ struct Separable {
   int src[3];
   std::vector<Taps> taps[3];
   std::vector<std::int64_t> nearest[3];
+  // the same taps as 1 + physical index along input axis r (0: outside, the fill), for the
+  // padded lines of separable_row; exact[r]: every tap of the axis lies on a voxel centre
+  std::vector<int> pidx0[3], pidx1[3];
+  bool exact[3];
 };
 
 template <class TI, class TM>
@@ -40,6 +44,9 @@ void prepare_separable(const AugmentParams& P, const AugmentArgs<TI, TM>& A, con
     const int c = T.src[r], n = P.out_shape[c];
     T.taps[r].resize(n);
     T.nearest[r].resize(n);
+    T.pidx0[r].resize(n);
+    T.pidx1[r].resize(n);
+    T.exact[r] = true;
     for (int i = 0; i < n; ++i) {
       float p[3] = {0.0f, 0.0f, 0.0f};
       p[c] = static_cast<float>(i);
@@ -47,6 +54,9 @@ void prepare_separable(const AugmentParams& P, const AugmentArgs<TI, TM>& A, con
       Taps tp = linear_taps(p[r], S.nv[r], S.ftab[r], P.border, stride[r]);
       if (tp.w1 == 0.0f) tp.o1 = tp.o0;  // the second tap is not used: load the first twice
       T.taps[r][i] = tp;
+      T.pidx0[r][i] = tp.o0 < 0 ? 0 : static_cast<int>(tp.o0 / stride[r]) + 1;
+      T.pidx1[r][i] = tp.o1 < 0 ? 0 : static_cast<int>(tp.o1 / stride[r]) + 1;
+      T.exact[r] = T.exact[r] && tp.w1 == 0.0f;
       const int j = nearest_tap(p[r], S.nv[r], S.ftab[r], P.border);
       T.nearest[r][i] = j >= 0 ? j * stride[r] : -1;
     }
@@ -66,6 +76,7 @@ struct RowScratch {
   std::vector<int> j0[3], j1[3];
   std::vector<float> w1[3];
   std::vector<unsigned char> outside[3];
+  std::vector<float> lines;  // separable_row: four padded input lines
   ElasticColumns cache[1 << aug::kMaxBranchStages];
   void resize(int n) {
     for (auto* v : {&pz, &py, &px, &w, &bz, &by, &bx, &bw}) v->resize(n);
@@ -202,47 +213,86 @@ bool row_generic(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const Aug
   return any_hole;
 }
 
-// Separable row: input axis `vary` follows output x (taps tv[x]), the other two input axes keep
-// the row's taps t[]. The eight corner values of every voxel are loaded into eight lines, then
-// lerp_lines combines them with gather_taps' arithmetic (vectorised).
+// Separable row: input axis `vary` follows output x (taps T.taps[vary][x]), the other two input
+// axes keep the row's taps t[]. The (at most four) input lines along `vary` that the row reads are
+// converted once into padded float lines (element 0 holds the fill, element 1 + i plane i); then
+// the eight corner values of every voxel are plain indexed loads, and lerp_lines combines them
+// with gather_taps' arithmetic (vectorised): the same values as gather_taps, voxel by voxel.
 template <class TI, class TM>
 void separable_row(const AugmentParams& P, const AugmentArgs<TI, TM>& A, std::int64_t b, float* out,
-                   std::int64_t vout, Taps t[3], int vary, const Taps* tv, RowScratch& R) {
+                   std::int64_t vout, const Taps t[3], int vary, const Separable& T, RowScratch& R) {
   const int Xo = P.out_shape[2];
   const std::int64_t vin = static_cast<std::int64_t>(P.in_shape[0]) * P.in_shape[1] * P.in_shape[2];
-  float* w[3] = {R.wz.data(), R.wy.data(), R.wx.data()};
-  for (int r = 0; r < 3; ++r) {
-    if (r == vary) {
-      for (int x = 0; x < Xo; ++x) w[r][x] = tv[x].w1;
-    } else {
-      for (int x = 0; x < Xo; ++x) w[r][x] = t[r].w1;
-    }
+  const std::int64_t stride[3] = {static_cast<std::int64_t>(P.in_shape[1]) * P.in_shape[2], P.in_shape[2], 1};
+  const int nv = P.in_shape[vary];
+  const std::int64_t sv = stride[vary];
+  const int f0 = vary == 0 ? 1 : 0, f1 = vary == 2 ? 1 : 2;  // the fixed axes
+  const int* i0 = T.pidx0[vary].data();
+  const int* i1 = T.pidx1[vary].data();
+  // fixed corners (bit of f0, bit of f1) -> base offset; a tap whose weight is 0 loads the first
+  // tap twice (prepare_separable), so equal bases share one line
+  std::int64_t base[4];
+  base[0] = t[f0].o0 + t[f1].o0; base[1] = t[f0].o0 + t[f1].o1;
+  base[2] = t[f0].o1 + t[f1].o0; base[3] = t[f0].o1 + t[f1].o1;
+  int line_of[4];
+  int nlines = 0;
+  for (int f = 0; f < 4; ++f) {
+    line_of[f] = -1;
+    for (int g = 0; g < f; ++g)
+      if (base[g] == base[f] || (base[g] < 0 && base[f] < 0)) { line_of[f] = line_of[g]; break; }
+    if (line_of[f] < 0) line_of[f] = nlines++;
   }
-  bool exact = t[vary == 0 ? 1 : 0].w1 == 0.0f && t[vary == 2 ? 1 : 2].w1 == 0.0f;
-  for (int x = 0; x < Xo && exact; ++x) exact = tv[x].w1 == 0.0f;
-  if (exact) {  // every voxel on a voxel centre (flips, rot90, crops, identity): a strided copy
-    for (int c = 0; c < P.channels; ++c) {
-      const TI* img = A.image + (b * P.channels + c) * vin;
-      float* o = out + c * vout;
-      for (int x = 0; x < Xo; ++x) {
-        t[vary] = tv[x];
-        const std::int64_t off = t[0].o0 + t[1].o0 + t[2].o0;
-        o[x] = off >= 0 ? to_float(img[off]) : P.fill;
+  R.lines.resize(static_cast<std::size_t>(4) * (nv + 1));
+  const bool exact = t[f0].w1 == 0.0f && t[f1].w1 == 0.0f && T.exact[vary];
+  float* w[3] = {R.wz.data(), R.wy.data(), R.wx.data()};
+  if (!exact) {
+    for (int r = 0; r < 3; ++r) {
+      if (r == vary) {
+        const Taps* tv = T.taps[vary].data();
+        for (int x = 0; x < Xo; ++x) w[r][x] = tv[x].w1;
+      } else {
+        for (int x = 0; x < Xo; ++x) w[r][x] = t[r].w1;
       }
     }
-    return;
   }
   for (int c = 0; c < P.channels; ++c) {
     const TI* img = A.image + (b * P.channels + c) * vin;
-    float* v[8];
-    for (int k = 0; k < 8; ++k) v[k] = R.v[k].data();
-    for (int x = 0; x < Xo; ++x) {
-      t[vary] = tv[x];
-      std::int64_t o[8];
-      corner_offsets(t[0], t[1], t[2], o);
-      for (int k = 0; k < 8; ++k) v[k][x] = o[k] >= 0 ? to_float(img[o[k]]) : P.fill;
+    float* L[4];
+    int built = 0;
+    for (int f = 0; f < 4; ++f) {
+      L[f] = R.lines.data() + static_cast<std::size_t>(line_of[f]) * (nv + 1);
+      if (line_of[f] < built) continue;
+      built = line_of[f] + 1;
+      float* l = L[f];
+      l[0] = P.fill;
+      if (base[f] < 0) {
+        for (int i = 0; i < nv; ++i) l[1 + i] = P.fill;
+      } else {
+        const TI* src = img + base[f];
+        if (sv == 1) {
+          for (int i = 0; i < nv; ++i) l[1 + i] = to_float(src[i]);
+        } else {
+          for (int i = 0; i < nv; ++i) l[1 + i] = to_float(src[i * sv]);
+        }
+      }
+      if (exact) break;  // only corner 0 is read
     }
-    augment_lerp_lines(v, w[0], w[1], w[2], out + c * vout, Xo);
+    float* oc = out + c * vout;
+    if (exact) {  // every voxel on a voxel centre (flips, rot90, crops, identity): a copy
+      const float* l = L[0];
+      for (int x = 0; x < Xo; ++x) oc[x] = l[i0[x]];
+      continue;
+    }
+    float* v[8];
+    for (int k = 0; k < 8; ++k) {
+      v[k] = R.v[k].data();
+      const int bit[3] = {(k >> 2) & 1, (k >> 1) & 1, k & 1};  // corner k's (z, y, x) tap
+      const float* l = L[bit[f0] * 2 + bit[f1]];
+      const int* idx = bit[vary] ? i1 : i0;
+      float* vk = v[k];
+      for (int x = 0; x < Xo; ++x) vk[x] = l[idx[x]];
+    }
+    augment_lerp_lines(v, w[0], w[1], w[2], oc, Xo);
   }
 }
 
@@ -268,7 +318,7 @@ void augment_row(const AugmentParams& P, const AugmentArgs<TI, TM>& A, std::int6
       const std::int64_t n = T.nearest[r][zyx[T.src[r]]];
       nb = (nb < 0 || n < 0) ? -1 : nb + n;
     }
-    separable_row(P, A, b, A.out + b * P.channels * vout + row, vout, t, vary, T.taps[vary].data(), R);
+    separable_row(P, A, b, A.out + b * P.channels * vout + row, vout, t, vary, T, R);
     if (A.mask && P.mask_channels > 0) {
       const std::int64_t* nx = T.nearest[vary].data();
       for (int x = 0; x < Xo; ++x)
