@@ -14,20 +14,23 @@ namespace {
 bbb::TransportParams make_params(std::array<int, 3> shape, float dt_s, std::vector<float> fu,
                                  std::vector<float> inv_alpha_h, std::vector<float> k_clear,
                                  std::vector<int> fixed, std::vector<float> eff_vmax,
-                                 std::vector<float> eff_km, std::vector<int> lum_label) {
+                                 std::vector<float> eff_km, std::vector<int> lum_label,
+                                 std::vector<float> inf_vmax, std::vector<float> inf_km) {
   bbb::TransportParams P{};
   for (int a = 0; a < 3; ++a) P.shape[a] = shape[a];
   P.dt_s = dt_s;
   if (fu.size() > bbb::kTransportMaxLabels || eff_vmax.size() > bbb::kTransportMaxMembranes)
     throw std::invalid_argument("transport_params: at most 8 labels and 8 membrane types");
   if (inv_alpha_h.size() != fu.size() || k_clear.size() != fu.size() || fixed.size() != fu.size() ||
-      eff_km.size() != eff_vmax.size() || lum_label.size() != eff_vmax.size())
+      eff_km.size() != eff_vmax.size() || lum_label.size() != eff_vmax.size() ||
+      inf_vmax.size() != eff_vmax.size() || inf_km.size() != eff_vmax.size())
     throw std::invalid_argument("transport_params: per-label and per-membrane lists must have equal lengths");
   for (std::size_t l = 0; l < fu.size(); ++l) {
     P.fu[l] = fu[l]; P.inv_alpha_h[l] = inv_alpha_h[l]; P.k_clear[l] = k_clear[l]; P.fixed[l] = fixed[l];
   }
   for (std::size_t m = 0; m < eff_vmax.size(); ++m) {
     P.eff_vmax[m] = eff_vmax[m]; P.eff_km[m] = eff_km[m]; P.lum_label[m] = lum_label[m];
+    P.inf_vmax[m] = inf_vmax[m]; P.inf_km[m] = inf_km[m];
   }
   return P;
 }
@@ -44,7 +47,7 @@ void bind_transport(py::module_& m) {
   py::class_<bbb::TransportParams>(m, "TransportParams");
   m.def("transport_params", &make_params, py::arg("shape"), py::arg("dt_s"), py::arg("fu"),
         py::arg("inv_alpha_h"), py::arg("k_clear"), py::arg("fixed"), py::arg("eff_vmax"),
-        py::arg("eff_km"), py::arg("lum_label"));
+        py::arg("eff_km"), py::arg("lum_label"), py::arg("inf_vmax"), py::arg("inf_km"));
   m.def("transport_explicit_cpu", [](const bbb::TransportParams& P, std::uintptr_t c, std::uintptr_t scratch,
                                      std::uintptr_t label, std::uintptr_t G, std::uintptr_t mem,
                                      std::uintptr_t fixed_values, int steps) {

@@ -34,7 +34,7 @@ def _random_case(seed=0, shape=(5, 6, 7)):
         m = mem[a]
         m[tuple(lo)] = np.where(diff, 1, 0)
     kw = dict(fu=[0.8, 0.5], inv_alpha_h=[1e6, 5e6], k_clear=[0.0, 0.3], fixed=[0, 0], eff_vmax=[0.0, 2e-4],
-              eff_km=[1.0, 0.5], lum_label=[-1, 0])
+              eff_km=[1.0, 0.5], lum_label=[-1, 0], inf_vmax=[0.0, 1.5e-4], inf_km=[1.0, 0.7])
     return c, label, G, mem, kw
 
 

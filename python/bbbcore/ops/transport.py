@@ -17,7 +17,7 @@ MAX_MEMBRANES = 8
 
 
 def _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km,
-            lum_label, dt_s, steps, cuda, theta=None):
+            lum_label, inf_vmax, inf_km, dt_s, steps, cuda, theta=None):
     fn = "transport_explicit" if theta is None else "transport_adi"
     check_device(fn, c)
     if c.dim() != 3:
@@ -34,9 +34,13 @@ def _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff
         _checks.fail(fn, "fu", f"1 to {MAX_LABELS} labels", len(fu))
     if len(eff_vmax) > MAX_MEMBRANES:
         _checks.fail(fn, "eff_vmax", f"at most {MAX_MEMBRANES} membrane types", len(eff_vmax))
+    for arg, v in (("eff_km", eff_km), ("lum_label", lum_label), ("inf_vmax", inf_vmax), ("inf_km", inf_km)):
+        if len(v) != len(eff_vmax):
+            _checks.fail(fn, arg, f"one value per membrane id ({len(eff_vmax)}, as eff_vmax)", len(v))
     P = _C.transport_params(shape=list(shape), dt_s=dt_s, fu=list(fu), inv_alpha_h=list(inv_alpha_h),
                             k_clear=list(k_clear), fixed=[int(v) for v in fixed], eff_vmax=list(eff_vmax),
-                            eff_km=list(eff_km), lum_label=[int(v) for v in lum_label])
+                            eff_km=list(eff_km), lum_label=[int(v) for v in lum_label],
+                            inf_vmax=list(inf_vmax), inf_km=list(inf_km))
     out = c.clone()
     scratch = torch.empty_like(c)
     ptrs = [out.data_ptr(), scratch.data_ptr(), label.data_ptr(), G.data_ptr(), mem.data_ptr(),
@@ -63,23 +67,26 @@ def _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff
 def transport_explicit(c: torch.Tensor, label: torch.Tensor, G: torch.Tensor, mem: torch.Tensor,
                        fixed_values: torch.Tensor, fu: list[float], inv_alpha_h: list[float],
                        k_clear: list[float], fixed: list[int], eff_vmax: list[float], eff_km: list[float],
-                       lum_label: list[int], dt_s: float, steps: int) -> torch.Tensor:
+                       lum_label: list[int], inf_vmax: list[float], inf_km: list[float], dt_s: float,
+                       steps: int) -> torch.Tensor:
     """Raw op: ``steps`` forward-Euler steps from ``c`` (float32 [Z, Y, X]); see fv.h for the
-    arguments. Returns the new state (a new tensor)."""
+    arguments (per label: fu, 1/(αh), clearance, fixed kind; per membrane id, 0 = none: efflux Vmax
+    and Km, luminal label, carrier influx Vmax and apparent Km). Returns the new state (a new
+    tensor)."""
     return _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km,
-                   lum_label, dt_s, steps, cuda=False)
+                   lum_label, inf_vmax, inf_km, dt_s, steps, cuda=False)
 
 
 @transport_explicit.register_kernel("cuda")
 def _transport_explicit_cuda(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax,
-                             eff_km, lum_label, dt_s, steps):
+                             eff_km, lum_label, inf_vmax, inf_km, dt_s, steps):
     return _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km,
-                   lum_label, dt_s, steps, cuda=True)
+                   lum_label, inf_vmax, inf_km, dt_s, steps, cuda=True)
 
 
 @transport_explicit.register_fake
-def _(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km, lum_label, dt_s,
-      steps):
+def _(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km, lum_label, inf_vmax, inf_km,
+      dt_s, steps):
     return torch.empty_like(c)
 
 
@@ -87,21 +94,22 @@ def _(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax,
 def transport_adi(c: torch.Tensor, label: torch.Tensor, G: torch.Tensor, mem: torch.Tensor,
                   fixed_values: torch.Tensor, fu: list[float], inv_alpha_h: list[float], k_clear: list[float],
                   fixed: list[int], eff_vmax: list[float], eff_km: list[float], lum_label: list[int],
-                  dt_s: float, steps: int, theta: float = 0.5) -> torch.Tensor:
+                  inf_vmax: list[float], inf_km: list[float], dt_s: float, steps: int,
+                  theta: float = 0.5) -> torch.Tensor:
     """Raw op: ``steps`` Douglas ADI steps (adi.h) from ``c``; arguments as
     :func:`transport_explicit`, ``theta`` in [0.5, 1]."""
     return _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km,
-                   lum_label, dt_s, steps, cuda=False, theta=theta)
+                   lum_label, inf_vmax, inf_km, dt_s, steps, cuda=False, theta=theta)
 
 
 @transport_adi.register_kernel("cuda")
 def _transport_adi_cuda(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km,
-                        lum_label, dt_s, steps, theta=0.5):
+                        lum_label, inf_vmax, inf_km, dt_s, steps, theta=0.5):
     return _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km,
-                   lum_label, dt_s, steps, cuda=True, theta=theta)
+                   lum_label, inf_vmax, inf_km, dt_s, steps, cuda=True, theta=theta)
 
 
 @transport_adi.register_fake
-def _(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km, lum_label, dt_s, steps,
-      theta=0.5):
+def _(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km, lum_label, inf_vmax, inf_km,
+      dt_s, steps, theta=0.5):
     return torch.empty_like(c)

@@ -6,7 +6,7 @@ import numpy as np
 
 
 def explicit_step_ref(c, label, G, mem, *, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km, lum_label,
-                      dt_s, fixed_value):
+                      dt_s, fixed_value, inf_vmax=None, inf_km=None):
     """One step: c, label (Z, Y, X); G, mem (3, Z, Y, X) forward faces; per-label and per-membrane
     lists as the op's. Returns the new c (float64)."""
     c = np.asarray(c, np.float64)
@@ -17,6 +17,8 @@ def explicit_step_ref(c, label, G, mem, *, fu, inv_alpha_h, k_clear, fixed, eff_
     vmax = np.asarray(eff_vmax, np.float64)
     km = np.asarray(eff_km, np.float64)
     lum = np.asarray(lum_label, np.int64)
+    vin = np.zeros_like(vmax) if inf_vmax is None else np.asarray(inf_vmax, np.float64)
+    kin = np.ones_like(vmax) if inf_km is None else np.asarray(inf_km, np.float64)
     for a in range(3):
         g = np.asarray(G[a], np.float64)
         m = np.asarray(mem[a]).astype(np.int64)
@@ -40,6 +42,13 @@ def explicit_step_ref(c, label, G, mem, *, fu, inv_alpha_h, k_clear, fixed, eff_
             pump = np.where(v > 0, v * u_ab / (k + u_ab), 0.0)
             acc[lo] += np.where(lo_is_lum, pump, -pump)
             acc[hi] += np.where(lo_is_lum, -pump, pump)
+            # carried from the luminal cell into the abluminal one
+            vi = np.where(mf > 0, vin[mf], 0.0)
+            ki = np.where(mf > 0, kin[mf], 1.0)
+            u_lum = np.where(lo_is_lum, u[lo], u[hi])
+            carry = np.where(vi > 0, vi * u_lum / (ki + u_lum), 0.0)
+            acc[lo] += np.where(lo_is_lum, -carry, carry)
+            acc[hi] += np.where(lo_is_lum, carry, -carry)
     inv = np.asarray(inv_alpha_h, np.float64)[lab]
     kc = np.asarray(k_clear, np.float64)[lab]
     out = c + dt_s * (acc * inv - kc * c)
@@ -73,14 +82,14 @@ def _axis_terms(u, label, G, a, fu):
 
 
 def adi_step_ref(c, label, G, mem, *, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km, lum_label, dt_s,
-                 fixed_value, theta=0.5):
+                 fixed_value, theta=0.5, inf_vmax=None, inf_km=None):
     """One Douglas ADI step (adi.h): the explicit update, then for each axis the tridiagonal
     (I − θ dt L_a) y_a = y_(a−1) − θ dt L_a u, solved line by line (NumPy Thomas, float64)."""
     u = np.asarray(c, np.float64)
     lab = np.asarray(label).astype(np.int64)
     y = explicit_step_ref(u, label, G, mem, fu=fu, inv_alpha_h=inv_alpha_h, k_clear=k_clear, fixed=fixed,
                           eff_vmax=eff_vmax, eff_km=eff_km, lum_label=lum_label, dt_s=dt_s,
-                          fixed_value=fixed_value)
+                          fixed_value=fixed_value, inf_vmax=inf_vmax, inf_km=inf_km)
     inv = np.asarray(inv_alpha_h, np.float64)[lab]
     fx_kind = np.asarray(fixed, np.int64)[lab]
     fx = fx_kind > 0

@@ -3,7 +3,8 @@
 The model (see ``csrc/include/bbbcore/transport/fv.h``): per-voxel compartments; the state C is
 the concentration in each voxel's accessible volume (plasma in blood, extracellular space in brain:
 fraction α); every face conducts G = 1/(h/(2α_L D_L) + 1/P + h/(2α_R D_R)) [m/s] (no 1/P term
-inside a compartment or between compartments without a membrane), driven by unbound
+inside a compartment or between compartments without a membrane; no half-cell term on the side
+of a plasma-driven or held compartment, which is well mixed up to its faces), driven by unbound
 concentrations fu·C; membrane faces may pump (Michaelis–Menten) from the brain side to the blood
 side; first-order clearance per compartment; the blood compartment follows a plasma curve
 (``plasma=``) or, with ``plasma=None``, evolves as a closed compartment from its initial
@@ -94,13 +95,21 @@ class Simulation:
 
     Args:
         geom: compartment labels (:func:`bbbcore.transport.slab_geometry`, ...).
-        drug: the drug (free diffusivity, fu in plasma and brain, tortuosity).
+        drug: the drug (free diffusivity, fu in plasma and brain, tortuosity); non-specific brain
+            binding is the equilibrium ``fu_brain`` (fluxes see the unbound part only).
         membranes: ``{(luminal, abluminal): Membrane}``, e.g. ``{("blood", "brain"): mem}``; the
-            efflux pumps from the second compartment into the first.
+            efflux pumps from the second compartment into the first, carrier influx from the first
+            into the second. None: the drug's own ``drug.bbb`` between ``blood`` and ``brain``
+            (drugs from :mod:`bbbcore.transport.drugs`), or no membrane.
         plasma: plasma concentration curve held in ``blood``; None: ``blood`` is a closed
             compartment starting at ``initial["blood"]``.
         brain_accessible_fraction: α of the brain compartment (ECS ≈ 0.2).
-        clearance_per_s: first-order clearance per compartment name (bulk flow, metabolism).
+        clearance_per_s: first-order loss per compartment name [1/s]: brain clearance (bulk
+            flow, glymphatic), endothelial metabolism (in an "endothelium" compartment of the
+            geometry), elimination from a closed blood compartment.
+        pores: ``(mask, permeability_m_s)``: membrane faces touching a cell of the boolean mask
+            (shape ``geom.shape``) get this permeability added to their own (local leaks,
+            paracellular pores).
         initial: initial total concentration per compartment [mol/m³] (default 0).
         held: compartments held at a constant concentration [mol/m³] (reservoirs: a CSF sink, a
             bath).
@@ -109,7 +118,7 @@ class Simulation:
         accessible_fraction: per-compartment α overriding the defaults (brain: the
             ``brain_accessible_fraction``, others 1).
         stepper: ``"explicit"`` (forward Euler) or ``"adi"`` (Douglas, θ = 1/2: diffusion
-            implicit by tridiagonal line solves along z, y, x; efflux and clearance explicit).
+            implicit by tridiagonal line solves along z, y, x; carriers and clearance explicit).
         dt_s: time step [s]; None: explicit: 0.9 of the stability limit; ADI: 20× the explicit
             limit, capped at 0.9 of the limit of the explicit reaction terms.
         device: ``"cpu"`` or ``"cuda"``.
@@ -131,7 +140,7 @@ class Simulation:
                  held: Mapping[str, float] | None = None, diffusivity_m2_s: Mapping[str, float] | None = None,
                  accessible_fraction: Mapping[str, float] | None = None,
                  stepper: str = "explicit", dt_s: float | None = None, device="cpu",
-                 blood: str = "blood", brain: str = "brain"):
+                 blood: str = "blood", brain: str = "brain", pores=None):
         fn = "Simulation"
         if not isinstance(geom, Geometry):
             _checks.fail(fn, "geom", "a bbbcore.transport.Geometry", type(geom).__name__)
@@ -175,6 +184,17 @@ class Simulation:
                 _checks.fail(fn, f"held[{name!r}]", "a compartment other than the plasma-driven blood", name)
             self.fixed[i] = 2
             self.initial[i] = _checks.non_negative(fn, f"held[{name!r}]", hv, "mol/m³")
+        if membranes is None and drug.bbb is not None and blood in names and brain in names:
+            membranes = {(blood, brain): drug.bbb}   # the drug's own BBB parameters (drug library)
+        self.pore_mask, self.pore_p = None, 0.0
+        if pores is not None:
+            if not (isinstance(pores, tuple) and len(pores) == 2):
+                _checks.fail(fn, "pores", "a tuple (mask of shape geom.shape, permeability_m_s)", type(pores).__name__)
+            pm = np.asarray(pores[0])
+            if pm.shape != geom.shape:
+                _checks.fail(fn, "pores[0]", f"a mask of shape {geom.shape}", pm.shape)
+            self.pore_mask = pm.astype(bool)
+            self.pore_p = _checks.non_negative(fn, "pores[1]", pores[1], "m/s")
         # membranes: ids 1.. (0 = none)
         self.mem_list: list[tuple[int, int, Membrane]] = []
         for key, m in (membranes or {}).items():
@@ -199,7 +219,7 @@ class Simulation:
         else:   # ADI: diffusion implicit; efflux and clearance explicit
             self.dt_max_s = self.dt_reaction_max_s
             formula = "1/max_i[(Σ_m Vmax·fu_i/Km)/(α_i·h) + k_i]"
-            what = "ADI: the explicit efflux and clearance terms"
+            what = "ADI: the explicit carrier and clearance terms"
             default = min(0.9 * self.dt_max_s, 20.0 * self.dt_explicit_max_s)
         if dt_s is None:
             self.dt_s = default
@@ -227,14 +247,26 @@ class Simulation:
             hi[ax] = slice(1, None)
             lL, lR = lab[tuple(lo)], lab[tuple(hi)]
             with np.errstate(divide="ignore"):
-                res = h / (2 * aD[lL]) + h / (2 * aD[lR])          # inf where a side cannot conduct (D = 0)
+                # half-cell resistances: inf where a side cannot conduct (D = 0); 0 on the side of a
+                # plasma-driven or held compartment (well mixed: its value holds up to the face)
+                half = np.where(self.fixed > 0, 0.0, h / (2 * aD))
+                res = half[lL] + half[lR]
             mids = np.zeros(lL.shape, np.uint8)
+            pore = None
+            if self.pore_mask is not None and self.pore_p > 0:
+                pore = self.pore_mask[tuple(lo)] | self.pore_mask[tuple(hi)]
             for (a, b), (mid, m) in pair.items():
                 sel = (lL == a) & (lR == b)
                 if sel.any():
-                    res = np.where(sel, res + (1.0 / m.permeability_m_s if m.permeability_m_s > 0 else np.inf), res)
+                    p_face = np.full(lL.shape, float(m.permeability_m_s))
+                    if pore is not None:
+                        p_face = np.where(pore, p_face + self.pore_p, p_face)
+                    with np.errstate(divide="ignore"):
+                        res = np.where(sel, res + np.where(p_face > 0, 1.0 / np.maximum(p_face, 1e-300), np.inf), res)
                     mids[sel] = mid
-            G[ax][tuple(lo)] = np.where(np.isfinite(res), 1.0 / res, 0.0)
+            # res = 0: two well-mixed cells face to face without a membrane (no flux to track)
+            ok = np.isfinite(res) & (res > 0)
+            G[ax][tuple(lo)] = np.where(ok, 1.0 / np.where(ok, res, 1.0), 0.0)
             mem[ax][tuple(lo)] = mids
         return G, mem
 
@@ -243,8 +275,9 @@ class Simulation:
         h = self.geom.h_m
         gsum = np.zeros(lab.shape)
         pump = np.zeros(lab.shape)
-        vmax = np.array([0.0] + [m.efflux_vmax_mol_m2_s for _, _, m in self.mem_list])
-        km = np.array([1.0] + [m.efflux_km_mol_m3 for _, _, m in self.mem_list])
+        # linear-regime carrier rates Vmax/Km (the largest dC/dC of a Michaelis–Menten flux)
+        vmax = np.array([0.0] + [m.efflux_permeability_m_s + m.influx_permeability_m_s for _, _, m in self.mem_list])
+        km = np.ones_like(vmax)
         for ax in range(3):
             lo = [slice(None)] * 3
             hi = [slice(None)] * 3
@@ -268,7 +301,9 @@ class Simulation:
                     k_clear=self.k.tolist(), fixed=self.fixed.astype(int).tolist(),
                     eff_vmax=[0.0] + [m.efflux_vmax_mol_m2_s for _, _, m in self.mem_list],
                     eff_km=[1.0] + [m.efflux_km_mol_m3 for _, _, m in self.mem_list],
-                    lum_label=[-1] + [a for a, _, _ in self.mem_list])
+                    lum_label=[-1] + [a for a, _, _ in self.mem_list],
+                    inf_vmax=[0.0] + [m.influx_vmax_mol_m2_s for _, _, m in self.mem_list],
+                    inf_km=[1.0] + [m.influx_km_apparent_mol_m3 for _, _, m in self.mem_list])
 
     # ------------------------------------------------------------------ run
     def run(self, t_end_s: float, record_every_s: float | None = None, *, progress: bool = False,
@@ -325,8 +360,11 @@ class Simulation:
                     # passive, oriented luminal → abluminal
                     passive = torch.where(lo_is_lum, g * (ul - uh), g * (uh - ul))
                     u_ab = torch.where(lo_is_lum, uh, ul)
+                    u_lum = torch.where(lo_is_lum, ul, uh)
                     pump = m.efflux_vmax_mol_m2_s * u_ab / (m.efflux_km_mol_m3 + u_ab)
-                    tot += float(((passive - pump) * sel).sum()) * area
+                    kin = m.influx_km_apparent_mol_m3
+                    carry = m.influx_vmax_mol_m2_s * u_lum / (kin + u_lum)
+                    tot += float(((passive + carry - pump) * sel).sum()) * area
                 flux[(self.geom.names[a_l], self.geom.names[b_l])].append(tot)
 
         def record(step):

@@ -6,7 +6,9 @@
 // area), G = 1 / (h/(2 alpha_L D_L) + 1/P_1 + ... + h/(2 alpha_R D_R)) with the membranes' P in
 // series, and the flux J = G (fu_L C_L - fu_R C_R) [mol m^-2 s^-1] is driven by unbound
 // concentrations. A membrane face may also carry Michaelis-Menten efflux from its abluminal to its
-// luminal side, J_eff = Vmax fu C / (Km + fu C) (unbound C of the abluminal cell). Cells update
+// luminal side, J_eff = Vmax fu C / (Km + fu C) (unbound C of the abluminal cell), and carrier
+// influx from its luminal to its abluminal side, J_in = Vmax_in u_L / (Km_in + u_L) (u_L the
+// luminal cell's unbound C; Km_in the apparent Km, competition folded in by the host). Cells update
 //   C' = C + dt ( sum_faces J_in / (alpha h) - k C ),
 // and cells of a "fixed" label (blood held at the plasma curve) take the prescribed value.
 // NumPy float64 oracle: python/bbbcore/reference/transport.py (explicit_step_ref).
@@ -31,6 +33,8 @@ struct TransportParams {
   float eff_vmax[kTransportMaxMembranes];     // efflux Vmax per membrane id [mol m^-2 s^-1]
   float eff_km[kTransportMaxMembranes];       // efflux Km per membrane id [mol m^-3]
   int lum_label[kTransportMaxMembranes];      // luminal label of each membrane id
+  float inf_vmax[kTransportMaxMembranes];     // carrier influx Vmax per membrane id [mol m^-2 s^-1]
+  float inf_km[kTransportMaxMembranes];       // carrier influx apparent Km per membrane id [mol m^-3]
 };
 
 // One cell's forward-Euler update. C, label: [Z, Y, X]; G, mem: [3, Z, Y, X] forward faces (the
@@ -61,10 +65,16 @@ BBB_HD float transport_explicit_cell(const TransportParams& P, const float* C, c
       acc += g * (uj - ui);
       const int m = mem[face];
       if (m > 0) {
+        const bool luminal = li == P.lum_label[m];
         const float vmax = P.eff_vmax[m], km = P.eff_km[m];
         if (vmax > 0.0f) {
-          if (li == P.lum_label[m]) acc += vmax * uj / (km + uj);   // pumped in from the abluminal cell
-          else acc -= vmax * ui / (km + ui);                        // pumped out of this cell
+          if (luminal) acc += vmax * uj / (km + uj);   // pumped in from the abluminal cell
+          else acc -= vmax * ui / (km + ui);           // pumped out of this cell
+        }
+        const float vin = P.inf_vmax[m], kin = P.inf_km[m];
+        if (vin > 0.0f) {
+          if (luminal) acc -= vin * ui / (kin + ui);   // carried out of this (luminal) cell
+          else acc += vin * uj / (kin + uj);           // carried in from the luminal cell
         }
       }
     }
