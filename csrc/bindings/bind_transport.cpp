@@ -15,7 +15,8 @@ bbb::TransportParams make_params(std::array<int, 3> shape, float dt_s, std::vect
                                  std::vector<float> inv_alpha_h, std::vector<float> k_clear,
                                  std::vector<int> fixed, std::vector<float> eff_vmax,
                                  std::vector<float> eff_km, std::vector<int> lum_label,
-                                 std::vector<float> inf_vmax, std::vector<float> inf_km) {
+                                 std::vector<float> inf_vmax, std::vector<float> inf_km, int adv_label,
+                                 int adv_axis, float adv_u_over_h) {
   bbb::TransportParams P{};
   for (int a = 0; a < 3; ++a) P.shape[a] = shape[a];
   P.dt_s = dt_s;
@@ -25,6 +26,11 @@ bbb::TransportParams make_params(std::array<int, 3> shape, float dt_s, std::vect
       eff_km.size() != eff_vmax.size() || lum_label.size() != eff_vmax.size() ||
       inf_vmax.size() != eff_vmax.size() || inf_km.size() != eff_vmax.size())
     throw std::invalid_argument("transport_params: per-label and per-membrane lists must have equal lengths");
+  if (adv_label >= static_cast<int>(fu.size()) || adv_axis < 0 || adv_axis > 2 || !(adv_u_over_h >= 0.0f))
+    throw std::invalid_argument("transport_params: adv_label must be -1 or a label, adv_axis 0..2, adv_u_over_h >= 0");
+  P.adv_label = adv_label < 0 ? -1 : adv_label;
+  P.adv_axis = adv_axis;
+  P.adv_u_over_h = adv_u_over_h;
   for (std::size_t l = 0; l < fu.size(); ++l) {
     P.fu[l] = fu[l]; P.inv_alpha_h[l] = inv_alpha_h[l]; P.k_clear[l] = k_clear[l]; P.fixed[l] = fixed[l];
   }
@@ -47,7 +53,8 @@ void bind_transport(py::module_& m) {
   py::class_<bbb::TransportParams>(m, "TransportParams");
   m.def("transport_params", &make_params, py::arg("shape"), py::arg("dt_s"), py::arg("fu"),
         py::arg("inv_alpha_h"), py::arg("k_clear"), py::arg("fixed"), py::arg("eff_vmax"),
-        py::arg("eff_km"), py::arg("lum_label"), py::arg("inf_vmax"), py::arg("inf_km"));
+        py::arg("eff_km"), py::arg("lum_label"), py::arg("inf_vmax"), py::arg("inf_km"),
+        py::arg("adv_label"), py::arg("adv_axis"), py::arg("adv_u_over_h"));
   m.def("transport_explicit_cpu", [](const bbb::TransportParams& P, std::uintptr_t c, std::uintptr_t scratch,
                                      std::uintptr_t label, std::uintptr_t G, std::uintptr_t mem,
                                      std::uintptr_t fixed_values, int steps) {

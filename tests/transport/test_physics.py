@@ -162,3 +162,37 @@ def test_membrane_bad_input():
         T.Membrane(1e-6, competitor_ki_mol_m3=0.0)
     with pytest.raises(ValueError, match="permeability_m_s"):
         T.Membrane(float("nan"))
+
+
+@pytest.mark.parametrize("stepper", ["explicit", "adi"])
+def test_renkin_crone_extraction_of_the_blood_channel(stepper):
+    """Plug flow through a Krogh capillary into tissue held at 0: at steady state the extraction
+    is E = 1 − exp(−PS/F), S the model's exchange area (its membrane faces), F = u·A_lumen, and
+    P the face conductance (the membrane in series with the blood half cell)."""
+    P, u, D, h = 1e-6, 3e-4, 5e-10, 1e-6
+    geom = T.krogh_geometry(3.0, 8.0, 100.0, voxel_size_um=1.0)
+    sim = T.Simulation(geom, T.Drug("x", D, tortuosity=1.0), {("blood", "brain"): T.Membrane(P)},
+                       plasma=T.Plasma.constant(1.0), held={"brain": 0.0}, blood_flow_m_s=u, flow_axis=0,
+                       stepper=stepper)
+    res = sim.run(t_end_s=2.0, record_every_s=0.5)
+    g = 1.0 / (h / (2 * D) + 1.0 / P)
+    S = sim.membrane_area_m2()
+    F = u * float((geom.labels[0] == 0).sum()) * h * h
+    expect = 1.0 - np.exp(-g * S / F)
+    assert 0.1 < expect < 0.5
+    assert res.extraction()[-1] == pytest.approx(expect, rel=1e-2)
+    # the flux into the tissue is what the blood lost: F·(C_in − C_out)
+    assert res.membrane_flux_mol_s[("blood", "brain")][-1] == pytest.approx(F * expect * 1.0, rel=1e-2)
+
+
+def test_blood_channel_bad_input():
+    geom = T.slab_geometry([("blood", 2.0), ("brain", 4.0)], voxel_size_um=1.0, cross_section=(2, 2))
+    drug = T.Drug("x", 1e-9)
+    with pytest.raises(ValueError, match="blood_flow_m_s"):      # the layers are along X, not Z
+        T.Simulation(geom, drug, plasma=T.Plasma.constant(1.0), blood_flow_m_s=1e-3, flow_axis=2)
+    with pytest.raises(ValueError, match="plasma"):
+        T.Simulation(geom, drug, plasma=None, blood_flow_m_s=1e-3, flow_axis=0)
+    with pytest.raises(ValueError, match="blood_flow_m_s"):
+        T.Simulation(geom, drug, plasma=T.Plasma.constant(1.0), blood_flow_m_s=-1.0)
+    with pytest.raises(ValueError, match="extraction"):
+        T.Simulation(geom, drug, plasma=T.Plasma.constant(1.0)).run(1e-3).extraction()

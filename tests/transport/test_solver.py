@@ -34,7 +34,8 @@ def _random_case(seed=0, shape=(5, 6, 7)):
         m = mem[a]
         m[tuple(lo)] = np.where(diff, 1, 0)
     kw = dict(fu=[0.8, 0.5], inv_alpha_h=[1e6, 5e6], k_clear=[0.0, 0.3], fixed=[0, 0], eff_vmax=[0.0, 2e-4],
-              eff_km=[1.0, 0.5], lum_label=[-1, 0], inf_vmax=[0.0, 1.5e-4], inf_km=[1.0, 0.7])
+              eff_km=[1.0, 0.5], lum_label=[-1, 0], inf_vmax=[0.0, 1.5e-4], inf_km=[1.0, 0.7],
+              adv_label=0, adv_axis=2, adv_u_over_h=50.0)
     return c, label, G, mem, kw
 
 
@@ -43,9 +44,9 @@ def test_op_matches_reference(device):
     dt, steps = 1e-4, 5
     ref = c.astype(np.float64)
     for _ in range(steps):
-        ref = explicit_step_ref(ref, label, G, mem, dt_s=dt, fixed_value=0.0, **kw)
+        ref = explicit_step_ref(ref, label, G, mem, dt_s=dt, fixed_value=0.7, **kw)   # 0.7: the inflow
     t = lambda a: torch.from_numpy(a).to(device)
-    out = torch.ops.bbbcore.transport_explicit(t(c), t(label), t(G), t(mem), torch.zeros(steps, device=device),
+    out = torch.ops.bbbcore.transport_explicit(t(c), t(label), t(G), t(mem), torch.full((steps,), 0.7, device=device),
                                                dt_s=dt, steps=steps, **kw)
     np.testing.assert_allclose(out.cpu().numpy(), ref, rtol=1e-5, atol=1e-6)
 
@@ -69,6 +70,7 @@ def test_scheme_conserves_mass_in_float64():
     membranes included, with no-flux outer boundaries."""
     c, label, G, mem, kw = _random_case(4, (6, 7, 8))
     kw["k_clear"] = [0.0, 0.0]
+    kw["adv_label"] = -1                                          # no flow through the walls
     vol = 1.0 / np.asarray(kw["inv_alpha_h"])[label.astype(int)]      # α·h (h³ up to h²)
     ref = c.astype(np.float64)
     m0 = float((vol * ref).sum())
@@ -149,9 +151,9 @@ def test_adi_matches_reference(device):
     dt, steps = 1e-3, 4                                         # ~10x the explicit limit of this case
     ref = c.astype(np.float64)
     for _ in range(steps):
-        ref = adi_step_ref(ref, label, G, mem, dt_s=dt, fixed_value=0.0, **kw)
+        ref = adi_step_ref(ref, label, G, mem, dt_s=dt, fixed_value=0.7, **kw)
     t = lambda a: torch.from_numpy(a).to(device)
-    out = torch.ops.bbbcore.transport_adi(t(c), t(label), t(G), t(mem), torch.zeros(steps, device=device),
+    out = torch.ops.bbbcore.transport_adi(t(c), t(label), t(G), t(mem), torch.full((steps,), 0.7, device=device),
                                           dt_s=dt, steps=steps, **kw)
     np.testing.assert_allclose(out.cpu().numpy(), ref, rtol=1e-5, atol=1e-6)
 

@@ -17,7 +17,7 @@ MAX_MEMBRANES = 8
 
 
 def _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km,
-            lum_label, inf_vmax, inf_km, dt_s, steps, cuda, theta=None):
+            lum_label, inf_vmax, inf_km, adv_label, adv_axis, adv_u_over_h, dt_s, steps, cuda, theta=None):
     fn = "transport_explicit" if theta is None else "transport_adi"
     check_device(fn, c)
     if c.dim() != 3:
@@ -40,7 +40,8 @@ def _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff
     P = _C.transport_params(shape=list(shape), dt_s=dt_s, fu=list(fu), inv_alpha_h=list(inv_alpha_h),
                             k_clear=list(k_clear), fixed=[int(v) for v in fixed], eff_vmax=list(eff_vmax),
                             eff_km=list(eff_km), lum_label=[int(v) for v in lum_label],
-                            inf_vmax=list(inf_vmax), inf_km=list(inf_km))
+                            inf_vmax=list(inf_vmax), inf_km=list(inf_km), adv_label=int(adv_label),
+                            adv_axis=int(adv_axis), adv_u_over_h=float(adv_u_over_h))
     out = c.clone()
     scratch = torch.empty_like(c)
     ptrs = [out.data_ptr(), scratch.data_ptr(), label.data_ptr(), G.data_ptr(), mem.data_ptr(),
@@ -67,26 +68,28 @@ def _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff
 def transport_explicit(c: torch.Tensor, label: torch.Tensor, G: torch.Tensor, mem: torch.Tensor,
                        fixed_values: torch.Tensor, fu: list[float], inv_alpha_h: list[float],
                        k_clear: list[float], fixed: list[int], eff_vmax: list[float], eff_km: list[float],
-                       lum_label: list[int], inf_vmax: list[float], inf_km: list[float], dt_s: float,
-                       steps: int) -> torch.Tensor:
+                       lum_label: list[int], inf_vmax: list[float], inf_km: list[float], adv_label: int,
+                       adv_axis: int, adv_u_over_h: float, dt_s: float, steps: int) -> torch.Tensor:
     """Raw op: ``steps`` forward-Euler steps from ``c`` (float32 [Z, Y, X]); see fv.h for the
     arguments (per label: fu, 1/(αh), clearance, fixed kind; per membrane id, 0 = none: efflux Vmax
-    and Km, luminal label, carrier influx Vmax and apparent Km). Returns the new state (a new
-    tensor)."""
+    and Km, luminal label, carrier influx Vmax and apparent Km; the channel label flowing along
+    ``adv_axis`` at u/h = ``adv_u_over_h``, -1: none, its inflow = ``fixed_values``). Returns the
+    new state (a new tensor)."""
     return _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km,
-                   lum_label, inf_vmax, inf_km, dt_s, steps, cuda=False)
+                   lum_label, inf_vmax, inf_km, adv_label, adv_axis, adv_u_over_h, dt_s, steps, cuda=False)
 
 
 @transport_explicit.register_kernel("cuda")
 def _transport_explicit_cuda(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax,
-                             eff_km, lum_label, inf_vmax, inf_km, dt_s, steps):
+                             eff_km, lum_label, inf_vmax, inf_km, adv_label, adv_axis, adv_u_over_h, dt_s,
+                             steps):
     return _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km,
-                   lum_label, inf_vmax, inf_km, dt_s, steps, cuda=True)
+                   lum_label, inf_vmax, inf_km, adv_label, adv_axis, adv_u_over_h, dt_s, steps, cuda=True)
 
 
 @transport_explicit.register_fake
 def _(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km, lum_label, inf_vmax, inf_km,
-      dt_s, steps):
+      adv_label, adv_axis, adv_u_over_h, dt_s, steps):
     return torch.empty_like(c)
 
 
@@ -94,22 +97,25 @@ def _(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax,
 def transport_adi(c: torch.Tensor, label: torch.Tensor, G: torch.Tensor, mem: torch.Tensor,
                   fixed_values: torch.Tensor, fu: list[float], inv_alpha_h: list[float], k_clear: list[float],
                   fixed: list[int], eff_vmax: list[float], eff_km: list[float], lum_label: list[int],
-                  inf_vmax: list[float], inf_km: list[float], dt_s: float, steps: int,
-                  theta: float = 0.5) -> torch.Tensor:
+                  inf_vmax: list[float], inf_km: list[float], adv_label: int, adv_axis: int,
+                  adv_u_over_h: float, dt_s: float, steps: int, theta: float = 0.5) -> torch.Tensor:
     """Raw op: ``steps`` Douglas ADI steps (adi.h) from ``c``; arguments as
     :func:`transport_explicit`, ``theta`` in [0.5, 1]."""
     return _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km,
-                   lum_label, inf_vmax, inf_km, dt_s, steps, cuda=False, theta=theta)
+                   lum_label, inf_vmax, inf_km, adv_label, adv_axis, adv_u_over_h, dt_s, steps, cuda=False,
+                   theta=theta)
 
 
 @transport_adi.register_kernel("cuda")
 def _transport_adi_cuda(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km,
-                        lum_label, inf_vmax, inf_km, dt_s, steps, theta=0.5):
+                        lum_label, inf_vmax, inf_km, adv_label, adv_axis, adv_u_over_h, dt_s, steps,
+                        theta=0.5):
     return _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km,
-                   lum_label, inf_vmax, inf_km, dt_s, steps, cuda=True, theta=theta)
+                   lum_label, inf_vmax, inf_km, adv_label, adv_axis, adv_u_over_h, dt_s, steps, cuda=True,
+                   theta=theta)
 
 
 @transport_adi.register_fake
 def _(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km, lum_label, inf_vmax, inf_km,
-      dt_s, steps, theta=0.5):
+      adv_label, adv_axis, adv_u_over_h, dt_s, steps, theta=0.5):
     return torch.empty_like(c)

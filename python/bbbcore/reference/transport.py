@@ -6,7 +6,7 @@ import numpy as np
 
 
 def explicit_step_ref(c, label, G, mem, *, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km, lum_label,
-                      dt_s, fixed_value, inf_vmax=None, inf_km=None):
+                      dt_s, fixed_value, inf_vmax=None, inf_km=None, adv_label=-1, adv_axis=0, adv_u_over_h=0.0):
     """One step: c, label (Z, Y, X); G, mem (3, Z, Y, X) forward faces; per-label and per-membrane
     lists as the op's. Returns the new c (float64)."""
     c = np.asarray(c, np.float64)
@@ -51,7 +51,14 @@ def explicit_step_ref(c, label, G, mem, *, fu, inv_alpha_h, k_clear, fixed, eff_
             acc[hi] += np.where(lo_is_lum, carry, -carry)
     inv = np.asarray(inv_alpha_h, np.float64)[lab]
     kc = np.asarray(k_clear, np.float64)[lab]
-    out = c + dt_s * (acc * inv - kc * c)
+    adv = np.zeros_like(c)
+    if adv_label >= 0:      # upwind plug flow towards +adv_axis, inflow fixed_value
+        up = np.roll(c, 1, axis=adv_axis)
+        first = [slice(None)] * 3
+        first[adv_axis] = 0
+        up[tuple(first)] = fixed_value
+        adv = np.where(lab == adv_label, adv_u_over_h * (up - c), 0.0)
+    out = c + dt_s * (acc * inv - kc * c + adv)
     fx = np.asarray(fixed, np.int64)[lab]
     return np.where(fx == 1, fixed_value, np.where(fx == 2, c, out))
 
@@ -82,14 +89,15 @@ def _axis_terms(u, label, G, a, fu):
 
 
 def adi_step_ref(c, label, G, mem, *, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km, lum_label, dt_s,
-                 fixed_value, theta=0.5, inf_vmax=None, inf_km=None):
+                 fixed_value, theta=0.5, inf_vmax=None, inf_km=None, adv_label=-1, adv_axis=0, adv_u_over_h=0.0):
     """One Douglas ADI step (adi.h): the explicit update, then for each axis the tridiagonal
     (I − θ dt L_a) y_a = y_(a−1) − θ dt L_a u, solved line by line (NumPy Thomas, float64)."""
     u = np.asarray(c, np.float64)
     lab = np.asarray(label).astype(np.int64)
     y = explicit_step_ref(u, label, G, mem, fu=fu, inv_alpha_h=inv_alpha_h, k_clear=k_clear, fixed=fixed,
                           eff_vmax=eff_vmax, eff_km=eff_km, lum_label=lum_label, dt_s=dt_s,
-                          fixed_value=fixed_value, inf_vmax=inf_vmax, inf_km=inf_km)
+                          fixed_value=fixed_value, inf_vmax=inf_vmax, inf_km=inf_km, adv_label=adv_label,
+                          adv_axis=adv_axis, adv_u_over_h=adv_u_over_h)
     inv = np.asarray(inv_alpha_h, np.float64)[lab]
     fx_kind = np.asarray(fixed, np.int64)[lab]
     fx = fx_kind > 0

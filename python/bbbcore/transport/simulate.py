@@ -40,6 +40,16 @@ class Result:
     snapshots: dict = field(default_factory=dict)       # time [s] → (Z, Y, X) float32 array
     dt_s: float = 0.0
     membrane_flux_mol_s: dict = field(default_factory=dict)  # (luminal, abluminal) → net rate into abluminal
+    inflow_mol_m3: np.ndarray | None = None    # blood channel: inflow concentration at each record
+    outflow_mol_m3: np.ndarray | None = None   # blood channel: mean blood concentration of the outlet plane
+
+    def extraction(self) -> np.ndarray:
+        """Blood channel: extraction fraction E = 1 − C_out/C_in at each record (Renkin–Crone:
+        E = 1 − exp(−PS/F) for a perfect tissue sink)."""
+        if self.inflow_mol_m3 is None:
+            _checks.fail("Result.extraction", "the run", "a blood channel (blood_flow_m_s=...)", "plasma-driven blood")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return 1.0 - self.outflow_mol_m3 / self.inflow_mol_m3
 
     def auc(self, name: str, unbound: bool = True) -> float:
         """Area under the mean (unbound) concentration curve [mol m⁻³ s] (trapezoid over the records)."""
@@ -107,6 +117,12 @@ class Simulation:
         clearance_per_s: first-order loss per compartment name [1/s]: brain clearance (bulk
             flow, glymphatic), endothelial metabolism (in an "endothelium" compartment of the
             geometry), elimination from a closed blood compartment.
+        blood_flow_m_s: plug-flow velocity of a blood channel (None: the blood follows the plasma
+            curve everywhere). With it the blood flows along ``flow_axis`` (first-order upwind,
+            explicit in both steppers: dt ≤ 1/(... + u/h)), ``plasma`` is the inflow concentration
+            at the first plane, and the blood exchanges with the tissue through its membranes
+            (Renkin–Crone: :meth:`Result.extraction`). Vessels must run straight through the
+            volume along the axis (Krogh cylinder, capillary lattice, slab layers).
         pores: ``(mask, permeability_m_s)``: membrane faces touching a cell of the boolean mask
             (shape ``geom.shape``) get this permeability added to their own (local leaks,
             paracellular pores).
@@ -140,7 +156,8 @@ class Simulation:
                  held: Mapping[str, float] | None = None, diffusivity_m2_s: Mapping[str, float] | None = None,
                  accessible_fraction: Mapping[str, float] | None = None,
                  stepper: str = "explicit", dt_s: float | None = None, device="cpu",
-                 blood: str = "blood", brain: str = "brain", pores=None):
+                 blood: str = "blood", brain: str = "brain", pores=None, blood_flow_m_s: float | None = None,
+                 flow_axis: int = 0):
         fn = "Simulation"
         if not isinstance(geom, Geometry):
             _checks.fail(fn, "geom", "a bbbcore.transport.Geometry", type(geom).__name__)
@@ -173,9 +190,22 @@ class Simulation:
         self.k = np.zeros(L)
         for name, kv in (clearance_per_s or {}).items():
             self.k[geom.index(name)] = _checks.non_negative(fn, f"clearance_per_s[{name!r}]", kv, "1/s")
+        # blood channel: plug flow along flow_axis, the plasma curve as the inflow concentration
+        self.flow_u, self.flow_axis = 0.0, 0
+        if blood_flow_m_s is not None:
+            self.flow_u = _checks.positive(fn, "blood_flow_m_s", blood_flow_m_s, "m/s")
+            self.flow_axis = _checks.choice(fn, "flow_axis", flow_axis, (0, 1, 2))
+            if plasma is None:
+                _checks.fail(fn, "plasma", "the inflow concentration curve of the blood channel", None)
+            lines = geom.labels == geom.index(blood)
+            if not np.all(lines.all(axis=self.flow_axis) | ~lines.any(axis=self.flow_axis)):
+                _checks.fail(fn, "blood_flow_m_s", f"vessels running straight through the volume along axis {flow_axis} "
+                             "(every line of blood cells along the flow axis complete)", "a blood label that is not")
         # fixed: 1 = on the plasma curve, 2 = held at its initial value (a reservoir)
-        self.fixed = np.array([1 if (plasma is not None and n == blood) else 0 for n in names], np.int64)
+        self.fixed = np.array([1 if (plasma is not None and n == blood and self.flow_u == 0) else 0 for n in names],
+                              np.int64)
         self.initial = np.zeros(L)
+        self.initial_given = set(initial or {})
         for name, cv in (initial or {}).items():
             self.initial[geom.index(name)] = _checks.non_negative(fn, f"initial[{name!r}]", cv, "mol/m³")
         for name, hv in (held or {}).items():
@@ -270,6 +300,16 @@ class Simulation:
             mem[ax][tuple(lo)] = mids
         return G, mem
 
+    def membrane_area_m2(self, luminal: str | None = None, abluminal: str | None = None) -> float:
+        """Exchange area [m²] of a membrane type (default: blood → brain) on this grid: the number of
+        its faces times h² (a staircase surface: S of the Renkin–Crone PS/F on this grid)."""
+        key = (luminal or self.blood, abluminal or self.brain)
+        a, b = self.geom.index(key[0]), self.geom.index(key[1])
+        for mid, (la, lb, _) in enumerate(self.mem_list, start=1):
+            if (la, lb) == (a, b):
+                return float((self.mem == mid).sum()) * self.geom.h_m ** 2
+        _checks.fail("Simulation.membrane_area_m2", "luminal/abluminal", "a membrane of this simulation", key)
+
     def _dt_limit(self, diffusion: bool = True) -> float:
         lab = self.geom.labels.astype(np.int64)
         h = self.geom.h_m
@@ -290,6 +330,8 @@ class Simulation:
             pump[tuple(lo)] += r
             pump[tuple(hi)] += r
         rate = ((gsum if diffusion else 0.0) + pump) * self.fu[lab] / (self.alpha[lab] * h) + self.k[lab]
+        if self.flow_u > 0:      # explicit upwind advection in both steppers: u/h
+            rate = rate + np.where(lab == self.geom.index(self.blood), self.flow_u / h, 0.0)
         rate = np.where(self.fixed[lab] > 0, 0.0, rate)
         rmax = float(rate.max()) if rate.size else 0.0
         return math.inf if rmax <= 0 else 1.0 / rmax
@@ -303,7 +345,9 @@ class Simulation:
                     eff_km=[1.0] + [m.efflux_km_mol_m3 for _, _, m in self.mem_list],
                     lum_label=[-1] + [a for a, _, _ in self.mem_list],
                     inf_vmax=[0.0] + [m.influx_vmax_mol_m2_s for _, _, m in self.mem_list],
-                    inf_km=[1.0] + [m.influx_km_apparent_mol_m3 for _, _, m in self.mem_list])
+                    inf_km=[1.0] + [m.influx_km_apparent_mol_m3 for _, _, m in self.mem_list],
+                    adv_label=self.geom.index(self.blood) if self.flow_u > 0 else -1, adv_axis=self.flow_axis,
+                    adv_u_over_h=self.flow_u / self.geom.h_m)
 
     # ------------------------------------------------------------------ run
     def run(self, t_end_s: float, record_every_s: float | None = None, *, progress: bool = False,
@@ -326,6 +370,17 @@ class Simulation:
         c0 = self.initial[lab_np.astype(np.int64)]
         if self.plasma is not None:
             c0 = np.where(self.fixed[lab_np.astype(np.int64)] == 1, float(self.plasma(0.0)), c0)
+        outlet = None
+        if self.flow_u > 0:
+            bi = self.geom.index(self.blood)
+            if self.blood not in self.initial_given:   # the channel starts filled at the inflow value
+                c0 = np.where(lab_np == bi, float(self.plasma(0.0)), c0)
+            last = [slice(None)] * 3
+            last[self.flow_axis] = -1
+            plane = np.zeros(lab_np.shape, bool)
+            plane[tuple(last)] = lab_np[tuple(last)] == bi
+            outlet = torch.as_tensor(plane, device=self.device)
+            inflow, outflow = [], []
         c = torch.as_tensor(c0, dtype=torch.float32, device=dev)
         label = torch.as_tensor(lab_np, dtype=torch.uint8, device=dev)
         G = torch.as_tensor(self.G, dtype=torch.float32, device=dev)
@@ -380,6 +435,9 @@ class Simulation:
             if record_fields:
                 snaps[float(t)] = c.cpu().numpy().copy()
             membrane_fluxes()
+            if outlet is not None:
+                inflow.append(float(self.plasma(t)))
+                outflow.append(float(cd[outlet].mean()))
 
         record(0)
         step = 0
@@ -399,4 +457,5 @@ class Simulation:
         bar.close()
         return Result(np.asarray(times), self.geom.names, {k: np.asarray(v) for k, v in mt.items()},
                       {k: np.asarray(v) for k, v in mu.items()}, {k: np.asarray(v) for k, v in am.items()},
-                      snaps, dt, {k: np.asarray(v) for k, v in flux.items()})
+                      snaps, dt, {k: np.asarray(v) for k, v in flux.items()},
+                      None if outlet is None else np.asarray(inflow), None if outlet is None else np.asarray(outflow))

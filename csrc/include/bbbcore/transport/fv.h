@@ -10,7 +10,10 @@
 // influx from its luminal to its abluminal side, J_in = Vmax_in u_L / (Km_in + u_L) (u_L the
 // luminal cell's unbound C; Km_in the apparent Km, competition folded in by the host). Cells update
 //   C' = C + dt ( sum_faces J_in / (alpha h) - k C ),
-// and cells of a "fixed" label (blood held at the plasma curve) take the prescribed value.
+// and cells of a "fixed" label (blood held at the plasma curve) take the prescribed value. A
+// "channel" label instead flows along one axis (plug flow u, first-order upwind):
+//   C' += dt u/h (C_upstream - C), the inlet plane's upstream value being `fixed_value`
+// (the inflow concentration); what crosses the far plane leaves the domain.
 // NumPy float64 oracle: python/bbbcore/reference/transport.py (explicit_step_ref).
 #pragma once
 #include <cstdint>
@@ -35,6 +38,9 @@ struct TransportParams {
   int lum_label[kTransportMaxMembranes];      // luminal label of each membrane id
   float inf_vmax[kTransportMaxMembranes];     // carrier influx Vmax per membrane id [mol m^-2 s^-1]
   float inf_km[kTransportMaxMembranes];       // carrier influx apparent Km per membrane id [mol m^-3]
+  int adv_label;                              // label flowing as a 1D channel (-1: none)
+  int adv_axis;                               // its flow axis (flow towards +axis)
+  float adv_u_over_h;                         // plug-flow velocity / h [1/s]
 };
 
 // One cell's forward-Euler update. C, label: [Z, Y, X]; G, mem: [3, Z, Y, X] forward faces (the
@@ -79,7 +85,13 @@ BBB_HD float transport_explicit_cell(const TransportParams& P, const float* C, c
       }
     }
   }
-  return ci + P.dt_s * (acc * P.inv_alpha_h[li] - P.k_clear[li] * ci);
+  float adv = 0.0f;  // first-order upwind plug flow; the inlet cells take fixed_value upstream
+  if (li == P.adv_label) {
+    const int a = P.adv_axis;
+    const float up = coord[a] == 0 ? fixed_value : C[i - step[a]];
+    adv = P.adv_u_over_h * (up - ci);
+  }
+  return ci + P.dt_s * (acc * P.inv_alpha_h[li] - P.k_clear[li] * ci + adv);
 }
 
 }  // namespace bbb
