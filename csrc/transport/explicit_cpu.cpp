@@ -58,7 +58,7 @@ void transport_adi_cpu(const TransportParams& P, const TransportBuffers& buf, fl
         float* dp = cp + static_cast<std::int64_t>(X) * len;
         for (int k = 0; k < nn; ++k) {
           for (int x = 0; x < X; ++x) {
-            const AdiRow r = adi_row(P, u, y, buf.label, buf.G, a, base0 + x + k * stride, k, nn, stride,
+            const AdiRow r = adi_row(P, u, y, buf.label, buf.G, buf.mem, a, base0 + x + k * stride, k, nn, stride,
                                      theta_dt, fixed);
             float* cpx = cp + static_cast<std::int64_t>(x) * len;
             float* dpx = dp + static_cast<std::int64_t>(x) * len;
@@ -92,7 +92,7 @@ void transport_adi_cpu(const TransportParams& P, const TransportBuffers& buf, fl
         int nn;
         adi_line_geometry(P.shape, 2, line, base, nn, stride);
         float* cp = line_scratch + 2 * line * len;
-        adi_line(P, u, y, buf.label, buf.G, 2, base, nn, stride, theta_dt, fixed, cp, cp + len);
+        adi_line(P, u, y, buf.label, buf.G, buf.mem, 2, base, nn, stride, theta_dt, fixed, cp, cp + len);
       }
     }
     float* t = u; u = y; y = t;

@@ -21,7 +21,7 @@ __global__ void explicit_kernel(TransportParams P, const float* src, float* dst,
 }
 
 __global__ void adi_lines_kernel(TransportParams P, const float* u, float* y, const std::uint8_t* label,
-                                 const float* G, float* scratch, int a, std::int64_t lines, float theta_dt,
+                                 const float* G, const std::uint8_t* mem, float* scratch, int a, std::int64_t lines, float theta_dt,
                                  const float* fixed_values, int s) {
   const float fixed = fixed_values[s];
   const int len = P.shape[a];
@@ -31,7 +31,7 @@ __global__ void adi_lines_kernel(TransportParams P, const float* u, float* y, co
     int n;
     adi_line_geometry(P.shape, a, line, base, n, stride);
     float* cp = scratch + 2 * line * len;
-    adi_line(P, u, y, label, G, a, base, n, stride, theta_dt, fixed, cp, cp + len);
+    adi_line(P, u, y, label, G, mem, a, base, n, stride, theta_dt, fixed, cp, cp + len);
   }
 }
 
@@ -57,7 +57,7 @@ void transport_adi_cuda(const TransportParams& P, const TransportBuffers& buf, f
     explicit_kernel<<<grid_for(n), kThreads, 0, stream>>>(P, u, y, buf.label, buf.G, buf.mem, buf.fixed_values, s);
     BBB_CUDA_CHECK(cudaGetLastError(), "transport_adi");
     for (int a = 0; a < 3; ++a) {
-      adi_lines_kernel<<<grid_for(lines[a]), kThreads, 0, stream>>>(P, u, y, buf.label, buf.G, line_scratch, a,
+      adi_lines_kernel<<<grid_for(lines[a]), kThreads, 0, stream>>>(P, u, y, buf.label, buf.G, buf.mem, line_scratch, a,
                                                                       lines[a], theta * P.dt_s, buf.fixed_values, s);
       BBB_CUDA_CHECK(cudaGetLastError(), "transport_adi");
     }

@@ -88,10 +88,27 @@ def _axis_terms(u, label, G, a, fu):
     return gm, gp, fm, fp, um, up, f
 
 
+def _carrier_kappa(u_unb_i, u_unb_j, m, i_lum, vmax_e, km_e, vmax_i, km_i):
+    """Linearised carrier conductances of the faces with membrane ids m (0: none) between cells i
+    and neighbours j: (into i from j, out of i), at the unbound concentrations (adi.h)."""
+    ve = np.where(m > 0, vmax_e[m], 0.0)
+    vi = np.where(m > 0, vmax_i[m], 0.0)
+    ke, ki = km_e[m], km_i[m]
+    eff_j = np.where(ve > 0, ve / (ke + u_unb_j), 0.0)
+    eff_i = np.where(ve > 0, ve / (ke + u_unb_i), 0.0)
+    inf_j = np.where(vi > 0, vi / (ki + u_unb_j), 0.0)
+    inf_i = np.where(vi > 0, vi / (ki + u_unb_i), 0.0)
+    k_in = np.where(i_lum, eff_j, inf_j)
+    k_out = np.where(i_lum, inf_i, eff_i)
+    return k_in, k_out
+
+
 def adi_step_ref(c, label, G, mem, *, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km, lum_label, dt_s,
                  fixed_value, theta=0.5, inf_vmax=None, inf_km=None, adv_label=-1, adv_axis=0, adv_u_over_h=0.0):
     """One Douglas ADI step (adi.h): the explicit update, then for each axis the tridiagonal
-    (I − θ dt L_a) y_a = y_(a−1) − θ dt L_a u, solved line by line (NumPy Thomas, float64)."""
+    (I − θ dt A_a) y_a = y_(a−1) − θ dt A_a u, A_a the passive fluxes, the carriers linearised at u
+    (κ = Vmax/(Km + u_source)), the upwind flow along its axis and (x sweep) the clearance; solved
+    line by line (NumPy Thomas, float64)."""
     u = np.asarray(c, np.float64)
     lab = np.asarray(label).astype(np.int64)
     y = explicit_step_ref(u, label, G, mem, fu=fu, inv_alpha_h=inv_alpha_h, k_clear=k_clear, fixed=fixed,
@@ -99,16 +116,56 @@ def adi_step_ref(c, label, G, mem, *, fu, inv_alpha_h, k_clear, fixed, eff_vmax,
                           fixed_value=fixed_value, inf_vmax=inf_vmax, inf_km=inf_km, adv_label=adv_label,
                           adv_axis=adv_axis, adv_u_over_h=adv_u_over_h)
     inv = np.asarray(inv_alpha_h, np.float64)[lab]
+    kc = np.asarray(k_clear, np.float64)[lab]
     fx_kind = np.asarray(fixed, np.int64)[lab]
     fx = fx_kind > 0
     held = np.where(fx_kind == 1, fixed_value, u)
+    vmax_e = np.asarray(eff_vmax, np.float64)
+    km_e = np.asarray(eff_km, np.float64)
+    nm = vmax_e.size
+    vmax_i = np.zeros(nm) if inf_vmax is None else np.asarray(inf_vmax, np.float64)
+    km_i = np.ones(nm) if inf_km is None else np.asarray(inf_km, np.float64)
+    lum = np.asarray(lum_label, np.int64)
     td = theta * dt_s
     for a in range(3):
         gm, gp, fm, fp, um, up, fi = _axis_terms(u, label, G, a, fu)
-        La = inv * (gm * (fm * um - fi * u) + gp * (fp * up - fi * u))
-        lower = -td * inv * gm * fm
-        upper = -td * inv * gp * fp
-        diag = 1.0 + td * inv * (gm + gp) * fi
+        # membrane ids of the faces on the minus / plus side of each cell along a
+        m_face = np.asarray(mem[a]).astype(np.int64)
+        mm = np.zeros_like(lab)
+        mp = np.zeros_like(lab)
+        lo = [slice(None)] * 3
+        hi = [slice(None)] * 3
+        lo[a] = slice(0, -1)
+        hi[a] = slice(1, None)
+        lo, hi = tuple(lo), tuple(hi)
+        mp[lo] = m_face[lo]
+        mm[hi] = m_face[lo]
+        i_lum_m = (nm > 0) & (lab == np.where(mm > 0, lum[np.minimum(mm, nm - 1)], -2))
+        i_lum_p = (nm > 0) & (lab == np.where(mp > 0, lum[np.minimum(mp, nm - 1)], -2))
+        if nm > 0:
+            kin_m, kout_m = _carrier_kappa(fi * u, fm * um, mm, i_lum_m, vmax_e, km_e, vmax_i, km_i)
+            kin_p, kout_p = _carrier_kappa(fi * u, fp * up, mp, i_lum_p, vmax_e, km_e, vmax_i, km_i)
+        else:
+            kin_m = kout_m = kin_p = kout_p = np.zeros_like(u)
+        flux = (gm * (fm * um - fi * u) + gp * (fp * up - fi * u) + (kin_m * fm * um - kout_m * fi * u)
+                + (kin_p * fp * up - kout_p * fi * u))
+        La = inv * flux
+        lower = -td * inv * (gm + kin_m) * fm
+        upper = -td * inv * (gp + kin_p) * fp
+        diag = 1.0 + td * inv * (gm + gp + kout_m + kout_p) * fi
+        if a == 2:
+            La = La - kc * u
+            diag = diag + td * kc
+        if a == adv_axis and adv_label >= 0:
+            flow = lab == adv_label
+            first = np.zeros(u.shape, bool)
+            idx = [slice(None)] * 3
+            idx[a] = 0
+            first[tuple(idx)] = True
+            up_c = np.roll(u, 1, axis=a)
+            La = La + np.where(flow, adv_u_over_h * (np.where(first, 0.0, up_c) - u), 0.0)
+            diag = diag + np.where(flow, td * adv_u_over_h, 0.0)
+            lower = lower - np.where(flow & ~first, td * adv_u_over_h, 0.0)
         rhs = y - td * La
         lower = np.where(fx, 0.0, lower)
         upper = np.where(fx, 0.0, upper)

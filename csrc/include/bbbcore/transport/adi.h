@@ -1,10 +1,13 @@
 // Douglas ADI step of the finite-volume BBB model (theta scheme, theta = 1/2 by default):
 //   y0 = u + dt F(u)                                  (the explicit update, fv.h: all terms)
-//   (I - theta dt L_a) y_a = y_(a-1) - theta dt L_a u   for a = z, y, x   (tridiagonal lines)
+//   (I - theta dt A_a) y_a = y_(a-1) - theta dt A_a u   for a = z, y, x   (tridiagonal lines)
 //   u' = y_z,y,x
-// L_a is the passive face-flux operator along axis a (conductances incl. membranes' P, unbound
-// concentrations); Michaelis-Menten efflux and clearance stay explicit (in F), so the step is
-// unconditionally stable for diffusion and limited only by dt (k + Vmax fu/(Km alpha h)) < 1.
+// A_a is the linear(ised) operator along axis a: the passive face fluxes (conductances incl. the
+// membranes' P, unbound concentrations); the Michaelis-Menten carriers of the membrane faces along
+// a, linearised at the step's start u (a one-sided conductance kappa = Vmax/(Km + u_source), so
+// kappa u_source is the exact flux at u); the channel's upwind advection along its flow axis; and
+// first-order clearance, in the x sweep. Every term is implicit in its sweep, so the step is
+// unconditionally stable in the linear(ised) regime; dt is limited by accuracy only.
 // Fixed cells (blood on a plasma curve) are identity rows. NumPy float64 oracle:
 // python/bbbcore/reference/transport.py (adi_step_ref).
 #pragma once
@@ -16,9 +19,24 @@ namespace bbb {
 // line's tridiagonal row; both from the same face coefficients.
 struct AdiRow { float lower, diag, upper, rhs; };
 
+// Linearised carrier conductances of a membrane face m whose cells are i and its neighbour j:
+// into i from j (kin, times fu_j u_j) and out of i (kout, times fu_i u_i), at the state u.
+BBB_HDI void carrier_kappa(const TransportParams& P, int m, bool i_luminal, float ui_unbound, float uj_unbound,
+                           float& k_in, float& k_out) {
+  k_in = 0.0f; k_out = 0.0f;
+  const float ve = P.eff_vmax[m], vi = P.inf_vmax[m];
+  if (i_luminal) {  // efflux brings the abluminal j's drug in, influx carries i's drug out
+    if (ve > 0.0f) k_in = ve / (P.eff_km[m] + uj_unbound);
+    if (vi > 0.0f) k_out = vi / (P.inf_km[m] + ui_unbound);
+  } else {          // influx brings the luminal j's drug in, efflux pumps i's drug out
+    if (vi > 0.0f) k_in = vi / (P.inf_km[m] + uj_unbound);
+    if (ve > 0.0f) k_out = ve / (P.eff_km[m] + ui_unbound);
+  }
+}
+
 BBB_HD AdiRow adi_row(const TransportParams& P, const float* u, const float* y_prev, const std::uint8_t* label,
-                      const float* G, int a, std::int64_t i, int k, int n, std::int64_t stride, float theta_dt,
-                      float fixed_value) {
+                      const float* G, const std::uint8_t* mem, int a, std::int64_t i, int k, int n,
+                      std::int64_t stride, float theta_dt, float fixed_value) {
   AdiRow r;
   const int li = label[i];
   if (P.fixed[li]) {  // identity row: the plasma value, or the held value (= u and y, unchanged)
@@ -28,23 +46,42 @@ BBB_HD AdiRow adi_row(const TransportParams& P, const float* u, const float* y_p
   const std::int64_t N = static_cast<std::int64_t>(P.shape[0]) * P.shape[1] * P.shape[2];
   const float inv = P.inv_alpha_h[li];
   const float fi = P.fu[li];
+  const float ui = u[i];
+  // per side (minus, plus): conductance, neighbour's fu and u, carrier conductances
   float gm = 0.0f, gp = 0.0f, fm = 0.0f, fp = 0.0f, um = 0.0f, up = 0.0f;
+  float kin_m = 0.0f, kout_m = 0.0f, kin_p = 0.0f, kout_p = 0.0f;
   if (k > 0) {
-    gm = G[a * N + i - stride];
-    fm = P.fu[label[i - stride]];
-    um = u[i - stride];
+    const std::int64_t j = i - stride, face = a * N + j;
+    gm = G[face];
+    fm = P.fu[label[j]];
+    um = u[j];
+    if (const int m = mem[face]) carrier_kappa(P, m, li == P.lum_label[m], fi * ui, fm * um, kin_m, kout_m);
   }
   if (k < n - 1) {
-    gp = G[a * N + i];
-    fp = P.fu[label[i + stride]];
-    up = u[i + stride];
+    const std::int64_t j = i + stride, face = a * N + i;
+    gp = G[face];
+    fp = P.fu[label[j]];
+    up = u[j];
+    if (const int m = mem[face]) carrier_kappa(P, m, li == P.lum_label[m], fi * ui, fp * up, kin_p, kout_p);
   }
-  const float ui = u[i];
-  const float La = inv * (gm * (fm * um - fi * ui) + gp * (fp * up - fi * ui));
+  // face fluxes into i per unit area: passive + carriers (kappa u_source: the exact MM flux at u)
+  const float flux = gm * (fm * um - fi * ui) + gp * (fp * up - fi * ui) + (kin_m * fm * um - kout_m * fi * ui) +
+                     (kin_p * fp * up - kout_p * fi * ui);
+  float La = inv * flux;
   const float s = theta_dt * inv;
-  r.lower = -s * gm * fm;
-  r.upper = -s * gp * fp;
-  r.diag = 1.0f + s * (gm + gp) * fi;
+  r.lower = -s * (gm + kin_m) * fm;
+  r.upper = -s * (gp + kin_p) * fp;
+  r.diag = 1.0f + s * (gm + gp + kout_m + kout_p) * fi;
+  if (a == 2) {  // first-order clearance, in the x sweep
+    La -= P.k_clear[li] * ui;
+    r.diag += theta_dt * P.k_clear[li];
+  }
+  if (a == P.adv_axis && li == P.adv_label) {  // upwind plug flow (the inflow is not part of A_a)
+    const float c = P.adv_u_over_h;
+    La += k > 0 ? c * (um - ui) : -c * ui;
+    r.diag += theta_dt * c;
+    if (k > 0) r.lower -= theta_dt * c;
+  }
   r.rhs = y_prev[i] - theta_dt * La;
   return r;
 }
@@ -53,14 +90,14 @@ BBB_HD AdiRow adi_row(const TransportParams& P, const float* u, const float* y_p
 // right-hand side is read from y in the forward sweep before the back sweep writes the line).
 // cp, dp: scratch of n floats each (Thomas algorithm; the rows are diagonally dominant for equal fu).
 BBB_HD void adi_line(const TransportParams& P, const float* u, float* y, const std::uint8_t* label, const float* G,
-                     int a, std::int64_t base, int n, std::int64_t stride, float theta_dt, float fixed_value,
+                     const std::uint8_t* mem, int a, std::int64_t base, int n, std::int64_t stride, float theta_dt, float fixed_value,
                      float* cp, float* dp) {
   if (n <= 0) return;
-  AdiRow r = adi_row(P, u, y, label, G, a, base, 0, n, stride, theta_dt, fixed_value);
+  AdiRow r = adi_row(P, u, y, label, G, mem, a, base, 0, n, stride, theta_dt, fixed_value);
   cp[0] = r.upper / r.diag;
   dp[0] = r.rhs / r.diag;
   for (int k = 1; k < n; ++k) {
-    r = adi_row(P, u, y, label, G, a, base + k * stride, k, n, stride, theta_dt, fixed_value);
+    r = adi_row(P, u, y, label, G, mem, a, base + k * stride, k, n, stride, theta_dt, fixed_value);
     const float m = r.diag - r.lower * cp[k - 1];
     cp[k] = r.upper / m;
     dp[k] = (r.rhs - r.lower * dp[k - 1]) / m;
