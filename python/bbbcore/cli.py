@@ -419,6 +419,87 @@ def _cmd_augment(args) -> int:
     return 0
 
 
+def _transport_common(p):
+    p.add_argument("--geometry", choices=("krogh", "slab", "lattice"), default="krogh",
+                   help="Krogh cylinder (3 µm capillary, 20 µm tissue radius), layered slab, or a "
+                        "40 µm capillary lattice cell")
+    p.add_argument("--voxel-size-um", type=float, default=1.0)
+    p.add_argument("--hours", type=float, default=2.0, help="simulated time [h]")
+    p.add_argument("--plasma", choices=("constant", "bolus", "infusion"), default="constant",
+                   help="plasma curve (total concentration)")
+    p.add_argument("--plasma-um", type=float, default=1.0, help="plasma level [µM] (bolus: at t = 0)")
+    p.add_argument("--half-life-min", type=float, default=60.0, help="plasma elimination half-life "
+                   "(bolus, infusion) [min]")
+    p.add_argument("--stepper", choices=("adi", "explicit"), default="adi")
+    p.add_argument("--dt-s", type=float, help="time step [s] (default ADI: min(0.5 s, t_end/1000); "
+                   "explicit: 0.9 of the stability limit)")
+    p.add_argument("--theta", type=float, default=1.0, help="ADI weight in [0.5, 1]")
+    p.add_argument("--drug-file", type=Path, help="TOML drug library to use instead of the packaged one")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+
+
+def _transport_parser(sub):
+    p = sub.add_parser("transport", help="simulate one drug crossing the BBB",
+                       description="Finite-volume BBB transport of one drug from the drug library in a "
+                                   "standard geometry; writes the time courses (CSV), a JSON summary "
+                                   "(Kp,uu, AUC, half-time, parameters and sources) and figures.")
+    p.add_argument("--drug", required=True, help="drug name (bbbcore transport-panel lists them)")
+    _transport_common(p)
+    return p
+
+
+def _transport_kwargs(args):
+    if not args.out.exists():
+        args.out.mkdir(parents=True)
+    return dict(geometry=args.geometry, hours=args.hours, voxel_size_um=args.voxel_size_um, plasma=args.plasma,
+                plasma_um=args.plasma_um, half_life_min=args.half_life_min, stepper=args.stepper,
+                dt_s=args.dt_s, theta=args.theta, device=args.device, library=args.drug_file, progress=True)
+
+
+def _cmd_transport(args) -> int:
+    from bbbcore.transport import study
+
+    from bbbcore.transport import drugs
+
+    kw = _transport_kwargs(args)
+    drug = drugs.get(args.drug, library=args.drug_file)
+    study.run_paths(args.out, drug.name, overwrite=args.overwrite)   # refuse before the work, not after
+    sim, res = study.simulate_drug(drug, **kw)
+    s = study.write_run(sim, res, args.out, overwrite=args.overwrite)
+    ref = s["kp_uu_reference"]
+    print(f"{s['drug']}: Kp,uu {s['kp_uu_end']:.3g} after {args.hours:g} h "
+          f"(linear steady state {s['kp_uu_linear_steady_state']:.3g}"
+          + (f", literature {ref:g} in {s['kp_uu_species']}" if ref is not None else "") + ")")
+    for k in ("csv", "json", "timecourse", "slice", "mip"):
+        print(f"  {s['files'][k]}")
+    return 0
+
+
+def _panel_parser(sub):
+    p = sub.add_parser("transport-panel", help="every library drug: Kp,uu predicted vs literature",
+                       description="Run every drug of the library with the same settings; writes a "
+                                   "table of Kp,uu (end of run, linear steady state, literature), the "
+                                   "time courses of all drugs in one figure, and L-DOPA vs dopamine.")
+    p.add_argument("--drugs", help="comma-separated subset (default: the whole library)")
+    _transport_common(p)
+    return p
+
+
+def _cmd_panel(args) -> int:
+    from bbbcore.transport import study
+
+    kw = _transport_kwargs(args)
+    names = [n.strip() for n in args.drugs.split(",")] if args.drugs else None
+    study.panel(names, out_dir=args.out, overwrite=args.overwrite, **kw)
+    print((args.out / "panel.md").read_text())
+    for f in ("panel.csv", "panel_timecourses.png", "ldopa_vs_dopamine.png"):
+        if (args.out / f).exists():
+            print(f"  {args.out / f}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bbbcore", description="bbbcore: imaging and modelling of "
                                      "the brain microvasculature and the blood-brain barrier")
@@ -431,6 +512,8 @@ def build_parser() -> argparse.ArgumentParser:
     _estimate_parser(sub).set_defaults(func=_cmd_estimate)
     _eval_parser(sub).set_defaults(func=_cmd_eval)
     _augment_parser(sub).set_defaults(func=_cmd_augment)
+    _transport_parser(sub).set_defaults(func=_cmd_transport)
+    _panel_parser(sub).set_defaults(func=_cmd_panel)
     return parser
 
 
