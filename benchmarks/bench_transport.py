@@ -1,7 +1,8 @@
 """Benchmark of ``bbbcore::transport_explicit`` (finite-volume BBB transport, explicit stepper).
 
-Workload (explicit and Douglas ADI steps): a slab geometry (blood | brain) of N³ voxels (N = 64, 128; ``--quick``: 32), a membrane
-with Michaelis–Menten efflux at the blood–brain faces, plasma held constant. Reported per size and
+Workload (explicit and Douglas ADI steps): a slab geometry (blood | brain) of N³ voxels (N = 64, 128,
+256; ``--quick``: 32), a membrane with Michaelis–Menten efflux at the blood–brain faces, plasma held
+constant. Reported per size and
 device: median time per step, voxel-updates/s, and the fraction of the memory roofline at the
 measured copy bandwidth (explicit), the cost of an ADI step relative to an explicit one (goal ≤ 5×),
 counting DESIGN.md §6's floor of 8 bytes per voxel-update (read and write
@@ -76,9 +77,10 @@ def pypde_rate(n: int, steps: int) -> dict:
     state = pde.ScalarField.random_uniform(grid)
     eq = pde.DiffusionPDE(diffusivity=0.1)
     dt = 0.1
-    eq.solve(state, t_range=dt * 2, dt=dt, solver="explicit", backend="numba", tracker=None)   # compile
+    solver = "euler" if hasattr(pde, "EulerSolver") else "explicit"   # py-pde ≥ 0.38 renamed it
+    eq.solve(state, t_range=dt * 2, dt=dt, solver=solver, backend="numba", tracker=None)   # compile
     t0 = time.perf_counter()
-    eq.solve(state, t_range=dt * steps, dt=dt, solver="explicit", backend="numba", tracker=None)
+    eq.solve(state, t_range=dt * steps, dt=dt, solver=solver, backend="numba", tracker=None)
     per = (time.perf_counter() - t0) / steps
     return {"lib": "py-pde (numba)", "device": "cpu", "n": n, "threads": 1, "s_per_step": per,
             "voxel_updates_per_s": n ** 3 / per}
@@ -96,7 +98,7 @@ def main(argv=None) -> dict:
     import bbbcore
 
     a = parse(argv)
-    sizes = [32] if a.quick else [64, 128]
+    sizes = [32] if a.quick else [64, 128, 256]
     devices = ["cpu"] + (["cuda"] if a.device != "cpu" and bbbcore.has_cuda() else [])
     if a.device == "cuda":
         devices = ["cuda"] if bbbcore.has_cuda() else []
