@@ -463,8 +463,8 @@ def _cmd_transport(args) -> int:
 
     from bbbcore.transport import drugs
 
+    drug = drugs.get(args.drug, library=args.drug_file)   # an unknown drug fails before any folder is made
     kw = _transport_kwargs(args)
-    drug = drugs.get(args.drug, library=args.drug_file)
     study.run_paths(args.out, drug.name, overwrite=args.overwrite)   # refuse before the work, not after
     sim, res = study.simulate_drug(drug, **kw)
     s = study.write_run(sim, res, args.out, overwrite=args.overwrite)

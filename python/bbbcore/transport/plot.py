@@ -20,6 +20,18 @@ def _plt():
     return plt
 
 
+def _wall_profile(c, geom, compartment: str, dist):
+    """Mean of ``c`` over the cells of ``compartment`` in bins of one voxel of the distance from
+    the vessel wall ``dist`` [µm]: (bin centres, means), empty bins left out."""
+    sel = geom.labels == geom.index(compartment)
+    d, v = dist[sel], c[sel]
+    h = geom.voxel_size_um
+    bins = np.arange(0, d.max() + 2 * h, h)
+    idx = np.digitize(d, bins)
+    keep = [i for i in range(1, len(bins)) if np.any(idx == i)]
+    return [(bins[i - 1] + bins[i]) / 2 for i in keep], [float(v[idx == i].mean()) for i in keep]
+
+
 def plot_time_courses(results: Mapping[str, "object"], path, *, compartment: str = "brain",
                       overwrite: bool = False, title: str = ""):
     """Mean unbound concentration in ``compartment`` over time, one line per run (e.g. per
@@ -61,12 +73,7 @@ def plot_slice_and_profile(result, geom, path, *, t_s: float | None = None, over
     fig.colorbar(im, ax=axs[0], label="C [mol/m³]")
     axs[0].set_title(f"slice z = {c.shape[0] // 2}, t = {t:.3g} s", fontsize=8)
     if dist is not None:
-        brain = geom.labels == geom.index("brain")
-        d, v = dist[brain], c[brain]
-        bins = np.arange(0, d.max() + geom.voxel_size_um, geom.voxel_size_um)
-        idx = np.digitize(d, bins)
-        centers = [(bins[i - 1] + bins[i]) / 2 for i in range(1, len(bins)) if np.any(idx == i)]
-        means = [v[idx == i].mean() for i in range(1, len(bins)) if np.any(idx == i)]
+        centers, means = _wall_profile(c, geom, "brain", dist)
         axs[1].plot(centers, means, "o-", ms=3)
         axs[1].set_xlabel("distance from the vessel wall [µm]")
         axs[1].set_ylabel("mean C in brain [mol/m³]")
@@ -131,16 +138,10 @@ def plot_pair(results: Mapping[str, "object"], geoms: Mapping[str, "object"], pa
         axs[0].plot(res.times_s / 60.0, res.mean_unbound(compartment), label=label)
         geom = geoms[label]
         if res.snapshots and "blood" in geom.names:
-            c = res.concentration(res.times_s[-1])
             blood = geom.labels == geom.index("blood")
             dist = ndimage.distance_transform_edt(~blood) * geom.voxel_size_um
-            sel = geom.labels == geom.index(compartment)
-            d, v = dist[sel], c[sel]
-            bins = np.arange(0, d.max() + 2 * geom.voxel_size_um, geom.voxel_size_um)
-            idx = np.digitize(d, bins)
-            keep = [i for i in range(1, len(bins)) if np.any(idx == i)]
-            axs[1].plot([(bins[i - 1] + bins[i]) / 2 for i in keep], [v[idx == i].mean() for i in keep], "o-",
-                        ms=3, label=label)
+            centers, means = _wall_profile(res.concentration(res.times_s[-1]), geom, compartment, dist)
+            axs[1].plot(centers, means, "o-", ms=3, label=label)
     axs[0].set_xlabel("time [min]")
     axs[0].set_ylabel(f"mean unbound C in {compartment} [mol/m³]")
     axs[0].set_yscale("symlog", linthresh=1e-9)

@@ -181,7 +181,6 @@ class Simulation:
             _checks.fail(fn, "brain_accessible_fraction", "in (0, 1]", brain_accessible_fraction)
         if plasma is not None and blood not in names:
             _checks.fail(fn, "plasma", f"a geometry with a {blood!r} compartment", list(names))
-        h = geom.h_m
         L = len(names)
         self.alpha = np.array([alpha if n == brain else 1.0 for n in names])
         self.D = np.array([0.0 if n == "void" else

@@ -151,7 +151,6 @@ def write_run(sim: Simulation, res, out_dir, *, stem: str | None = None, overwri
     """
     from bbbcore.transport.plot import plot_mip, plot_slice_and_profile, plot_time_courses
 
-    fn = "write_run"
     paths = run_paths(out_dir, stem or sim.drug.name, overwrite=overwrite)
     summary = _summary(sim, res)
     names = list(res.names)
