@@ -7,6 +7,10 @@ Commands:
     estimate-diffusion  D ± σ of a movie (TIFF/NPY) with a DLE, optional per-crop map (PNG)
     eval-diffusion      the paper's Table 1 protocol on a fresh simulated test set (JSON + PNG)
     augment             augmented copies of a volume (and its mask): TIFF + PNG preview
+    transport           one drug crossing the BBB: time courses, Kp,uu, figures
+    transport-panel     every library drug: Kp,uu predicted vs literature
+    vessels             3D vessel segmentation (tUbe net): phantom, train, finetune, segment,
+                        evaluate, analyze
 """
 from __future__ import annotations
 
@@ -514,6 +518,9 @@ def build_parser() -> argparse.ArgumentParser:
     _augment_parser(sub).set_defaults(func=_cmd_augment)
     _transport_parser(sub).set_defaults(func=_cmd_transport)
     _panel_parser(sub).set_defaults(func=_cmd_panel)
+    from bbbcore.vessels.cli import add_parser as _vessels_parser
+
+    _vessels_parser(sub)
     return parser
 
 
