@@ -167,8 +167,8 @@ def _report(res) -> None:
     print(f"best step {res.best_step}: validation loss {res.best_val_loss:.4f}, DICE {dice:.3f}"
           + (" (stopped early)" if res.stopped_early else ""))
     s = res.sampler_stats
-    if s.get("fallbacks"):
-        print(f"  patch sampler fallbacks (no patch with enough vessel found): {s['fallbacks']}")
+    if sum(s.get("fallbacks") or [0]):
+        print(f"  patch sampler fallbacks per dataset (no patch with enough vessel found): {s['fallbacks']}")
     if res.out is not None:
         for f in ("best.pt", "last.pt", "history.json", "training.png"):
             print(f"  {res.out / f}")

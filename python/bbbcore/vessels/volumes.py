@@ -36,7 +36,8 @@ def open_volume(source, *, name: str = "source", array: str | None = None, ndim:
         source: path (str / Path) to a ``.npy``, ``.tif``/``.tiff`` or Zarr store, or an array-like
             (NumPy, torch CPU tensor, Zarr array).
         name: the argument's name in error messages.
-        array: the array inside a Zarr group (default: the group's only array, or "image").
+        array: the array inside a Zarr group (default: the group's only array, else "image",
+            "prob" or "mask", the first present).
         ndim: required number of dimensions (3 for (Z, Y, X)).
 
     Returns:
@@ -100,8 +101,9 @@ def _open_path(fn: str, name: str, path: Path, array: str | None):
             return z[array]
         if len(keys) == 1:
             return z[keys[0]]
-        if "image" in keys:
-            return z["image"]
+        for k in ("image", "prob", "mask"):      # a volume, or the output of segment()
+            if k in keys:
+                return z[k]
         _checks.fail(fn, "array", "the name of one of the group's arrays " + str(keys), "None")
     _checks.fail(fn, name, "a path ending in " + ", ".join(_SUFFIXES) + " or a Zarr directory",
                  repr(str(path)))
