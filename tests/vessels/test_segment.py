@@ -297,7 +297,7 @@ def test_bad_model_and_source(tmp_path):
         segment(torch.nn.Conv3d(1, 3, 3, padding=1), vol, patch=PATCH, progress=False)
     with pytest.raises(ValueError, match=r"got \(4, 1, 14, 14, 14\)"):
         segment(torch.nn.Conv3d(1, 1, 3), vol, patch=PATCH, progress=False)
-    with pytest.raises(ValueError, match="segment: model must be a torch.nn.Module, got function"):
+    with pytest.raises(ValueError, match="segment: model must be a torch.nn.Module, .foundation. or a model file, got function"):
         segment(lambda x: x, vol, patch=PATCH, progress=False)
     with pytest.raises(ValueError, match="open_volume: source must be a 3D volume"):
         segment(_net(), vol[0], patch=PATCH, progress=False)

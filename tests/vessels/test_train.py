@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from bbbcore import vessels as V
-from bbbcore.vessels.data import VolumePair
 
 
 def _tubes(shape=(24, 48, 48), seed=0):

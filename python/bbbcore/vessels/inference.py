@@ -105,6 +105,8 @@ def segment(model, source, out=None, *, patch=(64, 64, 64), overlap=0.25, batch_
         model: ``torch.nn.Module`` mapping float32 (B, 1, pz, py, px) to logits (B, K, pz, py, px),
             K = 1 (sigmoid) or K = 2 (softmax, channel 1 is the vessel). It is moved to ``device``
             and run in eval mode under ``torch.inference_mode`` (its training flag is restored).
+            ``"foundation"`` loads the shipped model, any other str/Path a model file
+            (:func:`~bbbcore.vessels.load_model`).
         source: the (Z, Y, X) volume: a path to ``.npy`` / ``.tif`` / ``.zarr`` or an array-like
             (see :func:`bbbcore.vessels.volumes.open_volume`); never read whole.
         out: None to return NumPy arrays, or a path where a Zarr (v3) group is written.
@@ -157,8 +159,12 @@ def segment(model, source, out=None, *, patch=(64, 64, 64), overlap=0.25, batch_
         (dtype('uint8'), (20, 24, 18))
     """
     fn = _FN
+    if isinstance(model, (str, Path)):             # "foundation" or a model file written by train()
+        from bbbcore.vessels import checkpoints
+        model = checkpoints.load_pretrained(model) if str(model) in checkpoints.SHIPPED \
+            else checkpoints.load_model(model)
     if not isinstance(model, torch.nn.Module):
-        _checks.fail(fn, "model", "a torch.nn.Module", type(model).__name__)
+        _checks.fail(fn, "model", "a torch.nn.Module, 'foundation' or a model file", type(model).__name__)
     patch = _triple(fn, "patch", patch)
     if isinstance(overlap, bool) or not isinstance(overlap, Real) or not 0.0 <= float(overlap) < 1.0:
         _checks.fail(fn, "overlap", "a number with 0 <= overlap < 1", repr(overlap))
