@@ -127,3 +127,32 @@ def test_bad_input(tmp_path):
         V.train(_small_net(), (tmp_path / "missing.npy", lab))
     with pytest.raises(ValueError, match="train: data must be"):
         V.train(_small_net(), 42)
+
+
+def _ddp_worker(rank, world, port, out):
+    import os
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    img, lab = _tubes(seed=9)
+    res = V.train(_small_net(), (img, lab), out=out, steps=3, batch_size=1, patch=(16, 16, 16), lr=1e-2,
+                  val_every=3, val_patches=2, progress=False, augment=False)
+    torch.save({"loss": res.history["loss"], "best_step": res.best_step, "state": res.model.state_dict()},
+               f"{out}/rank{rank}.pt")
+
+
+def test_ddp_two_ranks_on_cpu(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_ddp_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True)
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert r0["loss"] != r1["loss"]                      # each rank drew its own patches
+    assert r0["best_step"] == r1["best_step"]
+    for k in r0["state"]:                                # every rank returns rank 0's best weights
+        assert torch.equal(r0["state"][k], r1["state"][k]), k
+    meta = torch.load(tmp_path / "best.pt", weights_only=True)["metadata"]
+    assert meta["training"]["world_size"] == 2

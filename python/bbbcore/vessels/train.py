@@ -447,13 +447,21 @@ def _train(fn, model, data, *, val=None, out=None, steps=2000, batch_size=6, pat
                 bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", val=f"{vl:.3f}", dice=f"{vd:.3f}")
             if world > 1:
                 state["stopped_early"] = _broadcast_flag(state["stopped_early"], dev)
+        state["seconds"] = time.perf_counter() - t0
+        model.load_state_dict(best_state)
+        if world > 1:               # only rank 0 validated: every rank returns rank 0's best weights
+            import torch.distributed as dist
+            for t in model.state_dict().values():
+                dist.broadcast(t, 0)
+            for k in ("best_step", "best_val_loss"):
+                box = [state[k]]
+                dist.broadcast_object_list(box, 0)
+                state[k] = box[0]
     finally:
         bar.close()
         if created_pg:
             import torch.distributed as dist
             dist.destroy_process_group()
-    state["seconds"] = time.perf_counter() - t0
-    model.load_state_dict(best_state)
     model.eval()
     model.metadata = _metadata()
     if rank == 0 and out is not None:
