@@ -306,7 +306,7 @@ def _train(fn, model, data, *, val=None, out=None, steps=2000, batch_size=6, pat
     best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
     if resume and last_path is not None and last_path.exists():
-        ck = torch.load(last_path, map_location="cpu", weights_only=False)
+        ck = torch.load(last_path, map_location="cpu", weights_only=True)
         if ck.get("format") != FORMAT or "training" not in ck:
             _checks.fail(fn, "out", "a folder with a train() checkpoint last.pt", str(last_path))
         if ck["config"] != model.config:
