@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import time
 import warnings
 from pathlib import Path
@@ -52,6 +51,7 @@ import torch
 from torch import nn
 
 from bbbcore import _checks
+from bbbcore._distributed import init_distributed as _distributed
 from bbbcore.diffusion.dle import (DLE, FORMAT, TASK_D_MAX_UM2_S, DLEConfig, FrameDecoder,
                                    _atomic_save, _jsonable, gaussian_nll)
 from bbbcore.twophoton.config import NoiseConfig, PSFConfig, ScanConfig
@@ -109,28 +109,6 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
     warm = min(1.0, (step + 1) / max(1, warmup))
     cos = 0.5 * (1.0 + math.cos(math.pi * min(step, total) / max(1, total)))
     return warm * (0.05 + 0.95 * cos)
-
-
-def _distributed(dev: torch.device):
-    """(rank, world, device, created): join or initialise torch.distributed (torchrun's env://).
-
-    Under a process group on CUDA each rank uses ``cuda:LOCAL_RANK``.
-    """
-    import torch.distributed as dist
-
-    if not dist.is_available():
-        return 0, 1, dev, False
-    multi = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    if dev.type == "cuda" and (multi or dist.is_initialized()) and "LOCAL_RANK" in os.environ:
-        dev = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
-        torch.cuda.set_device(dev)
-    created = False
-    if not dist.is_initialized() and multi:
-        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-        created = True
-    if not dist.is_initialized():
-        return 0, 1, dev, False
-    return dist.get_rank(), dist.get_world_size(), dev, created
 
 
 def _validate_args(fn, *, task, steps, batch_size, pretrain_steps, pretrain_batch_size, pretrain_frames,

@@ -39,7 +39,8 @@ import torch
 from torch import nn
 
 from bbbcore import _checks
-from bbbcore.vessels.checkpoints import FORMAT, atomic_save, read_model_file
+from bbbcore._distributed import init_distributed as _distributed
+from bbbcore.vessels.checkpoints import FORMAT, atomic_save
 
 _GOLDEN = 0x9E3779B97F4A7C15
 AMP = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -104,12 +105,6 @@ def _describe(pair) -> dict:
     return {"name": pair.name, "shape": list(pair.shape), "region": [[r.start, r.stop] for r in pair.region],
             "valid_mask": pair.valid is not None, "intensity": list(pair.intensity) if pair.intensity else None,
             "spacing_um": list(pair.spacing_um) if pair.spacing_um else None}
-
-
-def _distributed(dev: torch.device):
-    from bbbcore.diffusion.train import _distributed as dist_init
-
-    return dist_init(dev)
 
 
 def _validate_args(fn, *, steps, batch_size, patch, lr, lr_final, val_fraction, val_patches, val_every,
@@ -518,4 +513,4 @@ def plot_history(history: dict, path=None, *, overwrite: bool = False):
     return fig
 
 
-__all__ = ["TrainResult", "train", "finetune", "plot_history", "read_model_file"]
+__all__ = ["TrainResult", "finetune", "plot_history", "train"]

@@ -1,0 +1,28 @@
+"""torch.distributed set-up shared by the training loops (diffusion DLE, vessels tUbe net)."""
+from __future__ import annotations
+
+import os
+
+import torch
+
+
+def init_distributed(dev: torch.device):
+    """(rank, world, device, created): join or initialise torch.distributed (torchrun's env://).
+
+    Under a process group on CUDA each rank uses ``cuda:LOCAL_RANK``.
+    """
+    import torch.distributed as dist
+
+    if not dist.is_available():
+        return 0, 1, dev, False
+    multi = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if dev.type == "cuda" and (multi or dist.is_initialized()) and "LOCAL_RANK" in os.environ:
+        dev = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(dev)
+    created = False
+    if not dist.is_initialized() and multi:
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+        created = True
+    if not dist.is_initialized():
+        return 0, 1, dev, False
+    return dist.get_rank(), dist.get_world_size(), dev, created
