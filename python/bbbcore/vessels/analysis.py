@@ -142,23 +142,21 @@ def _neighbourhood_tables():
             js = [j for j in range(27) if in18[j] and manh[k, j] == 1]
             adj6[k, :len(js)] = js
     faces = np.flatnonzero(l1 == 1).astype(np.int64)
+    cells26 = np.array([k for k in range(27) if k != 13], np.int64)   # N26 without the centre
     # border directions in the order of Lee et al. / ImageJ Skeletonize3D: W, S, U, E, N, B
     dirs = np.array([(0, -1, 0), (0, 0, 1), (1, 0, 0), (0, 1, 0), (0, 0, -1), (-1, 0, 0)], np.int64)
-    return offs, adj26, adj6, faces, dirs
+    return offs, cells26, adj26, adj6, faces, dirs
 
 
-def _is_simple(nb, adj26, adj6, faces, seen, stack):  # pragma: no cover - compiled by numba
-    """Simple-point test (26-connected object, 6-connected background).
-
-    The centre voxel is simple iff the object voxels of its 26-neighbourhood form exactly one
-    26-connected component and the background voxels of its 18-neighbourhood that are 6-adjacent
-    to it form exactly one 6-connected component (Bertrand & Malandain 1994).
-    """
+def _one_component(nb, obj, starts, adj, seen, stack):  # pragma: no cover - compiled by numba
+    """True iff the voxels k in ``starts`` with ``(nb[k] != 0) == obj``, joined through the
+    adjacency table ``adj`` (rows padded with -1), form exactly one connected component."""
     for i in range(27):
         seen[i] = 0
     ncomp = 0
-    for i in range(27):
-        if i == 13 or nb[i] == 0 or seen[i] != 0:
+    for s in range(starts.shape[0]):
+        i = starts[s]
+        if (nb[i] != 0) != obj or seen[i] != 0:
             continue
         ncomp += 1
         if ncomp > 1:
@@ -169,44 +167,29 @@ def _is_simple(nb, adj26, adj6, faces, seen, stack):  # pragma: no cover - compi
         while top > 0:
             top -= 1
             k = stack[top]
-            for m in range(26):
-                j = adj26[k, m]
+            for m in range(adj.shape[1]):
+                j = adj[k, m]
                 if j < 0:
                     break
-                if nb[j] != 0 and seen[j] == 0:
-                    seen[j] = 1
-                    stack[top] = j
-                    top += 1
-    if ncomp != 1:
-        return False
-    for i in range(27):
-        seen[i] = 0
-    ncomp = 0
-    for f in range(6):
-        i = faces[f]
-        if nb[i] != 0 or seen[i] != 0:
-            continue
-        ncomp += 1
-        if ncomp > 1:
-            return False
-        top = 1
-        stack[0] = i
-        seen[i] = 1
-        while top > 0:
-            top -= 1
-            k = stack[top]
-            for m in range(6):
-                j = adj6[k, m]
-                if j < 0:
-                    break
-                if nb[j] == 0 and seen[j] == 0:
+                if (nb[j] != 0) == obj and seen[j] == 0:
                     seen[j] = 1
                     stack[top] = j
                     top += 1
     return ncomp == 1
 
 
-def _thin3d(img, offs, adj26, adj6, faces, dirs):  # pragma: no cover - compiled by numba
+def _is_simple(nb, cells26, adj26, adj6, faces, seen, stack):  # pragma: no cover - compiled by numba
+    """Simple-point test (26-connected object, 6-connected background).
+
+    The centre voxel is simple iff the object voxels of its 26-neighbourhood form exactly one
+    26-connected component and the background voxels of its 18-neighbourhood that are 6-adjacent
+    to it form exactly one 6-connected component (Bertrand & Malandain 1994).
+    """
+    return (_one_component(nb, True, cells26, adj26, seen, stack)
+            and _one_component(nb, False, faces, adj6, seen, stack))
+
+
+def _thin3d(img, offs, cells26, adj26, adj6, faces, dirs):  # pragma: no cover - compiled by numba
     """Thin a zero-padded uint8 volume in place; returns it.
 
     For each of the six border directions: collect the border voxels (background neighbour in
@@ -255,7 +238,7 @@ def _thin3d(img, offs, adj26, adj6, faces, dirs):  # pragma: no cover - compiled
                     cnt += v
                 if cnt <= 2:  # isolated voxel or end point (centre + one neighbour)
                     continue
-                if _is_simple(nb, adj26, adj6, faces, seen, stack):
+                if _is_simple(nb, cells26, adj26, adj6, faces, seen, stack):
                     cand[nc] = p
                     nc += 1
             changed = False
@@ -271,7 +254,7 @@ def _thin3d(img, offs, adj26, adj6, faces, dirs):  # pragma: no cover - compiled
                     cnt += v
                 if cnt <= 2:
                     continue
-                if _is_simple(nb, adj26, adj6, faces, seen, stack):
+                if _is_simple(nb, cells26, adj26, adj6, faces, seen, stack):
                     img[z, y, x] = 0
                     changed = True
             if not changed:
@@ -295,10 +278,11 @@ _TABLES = None
 
 def _thin_kernel():
     """Compile the numba kernels on first use (cached on disk), keeping imports light."""
-    global _KERNEL, _TABLES, _is_simple, _thin3d
+    global _KERNEL, _TABLES, _one_component, _is_simple, _thin3d
     if _KERNEL is None:
         import numba
 
+        _one_component = numba.njit(cache=True, nogil=True)(_one_component)
         _is_simple = numba.njit(cache=True, nogil=True)(_is_simple)
         _thin3d = numba.njit(cache=True, nogil=True)(_thin3d)
         _TABLES = _neighbourhood_tables()
