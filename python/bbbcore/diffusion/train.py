@@ -51,7 +51,8 @@ import torch
 from torch import nn
 
 from bbbcore import _checks
-from bbbcore._distributed import init_distributed as _distributed
+from bbbcore._training import init_distributed as _distributed
+from bbbcore._training import optimizer_step
 from bbbcore.diffusion.dle import (DLE, FORMAT, TASK_D_MAX_UM2_S, DLEConfig, FrameDecoder,
                                    _atomic_save, _jsonable, gaussian_nll)
 from bbbcore.twophoton.config import NoiseConfig, PSFConfig, ScanConfig
@@ -449,20 +450,7 @@ def train_dle(config: DLEConfig | None = None, *, task: str = "low", steps: int 
 
 
 def _step(loss, opt, module, grad_clip, scaler, fn):
-    if not torch.isfinite(loss):
-        raise FloatingPointError(f"{fn}: the loss became {float(loss)}; lower lr or grad_clip")
-    opt.zero_grad(set_to_none=True)
-    params = [p for p in module.parameters() if p.requires_grad]
-    if scaler is not None:
-        scaler.scale(loss).backward()
-        scaler.unscale_(opt)
-        torch.nn.utils.clip_grad_norm_(params, grad_clip)
-        scaler.step(opt)
-        scaler.update()
-    else:
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, grad_clip)
-        opt.step()
+    optimizer_step(loss, opt, [p for p in module.parameters() if p.requires_grad], grad_clip, scaler, fn)
 
 
 class _nullctx:

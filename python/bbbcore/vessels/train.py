@@ -39,7 +39,8 @@ import torch
 from torch import nn
 
 from bbbcore import _checks
-from bbbcore._distributed import init_distributed as _distributed
+from bbbcore._training import init_distributed as _distributed
+from bbbcore._training import optimizer_step
 from bbbcore.vessels.checkpoints import FORMAT, atomic_save
 
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -405,19 +406,7 @@ def _train(fn, model, data, *, val=None, out=None, steps=2000, batch_size=6, pat
             with autocast():
                 logits = net(img)
             loss_v = loss_fn(logits.float(), lab, valid=valid)
-            if not torch.isfinite(loss_v):
-                raise FloatingPointError(f"{fn}: the loss became {float(loss_v)} at step {s + 1}; lower lr")
-            opt.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss_v).backward()
-                scaler.unscale_(opt)
-                torch.nn.utils.clip_grad_norm_(params, grad_clip)
-                scaler.step(opt)
-                scaler.update()
-            else:
-                loss_v.backward()
-                torch.nn.utils.clip_grad_norm_(params, grad_clip)
-                opt.step()
+            optimizer_step(loss_v, opt, params, grad_clip, scaler, fn, f" at step {s + 1}")
             sched.step()
             state["step"] = s + 1
             history["step"].append(s + 1)

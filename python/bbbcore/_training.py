@@ -1,4 +1,5 @@
-"""torch.distributed set-up shared by the training loops (diffusion DLE, vessels tUbe net)."""
+"""Pieces shared by the training loops (diffusion DLE, vessels tUbe net): torch.distributed
+set-up and the optimiser step."""
 from __future__ import annotations
 
 import os
@@ -26,3 +27,21 @@ def init_distributed(dev: torch.device):
     if not dist.is_initialized():
         return 0, 1, dev, False
     return dist.get_rank(), dist.get_world_size(), dev, created
+
+
+def optimizer_step(loss, opt, params, grad_clip: float, scaler, fn: str, where: str = "") -> None:
+    """Backward, gradient-norm clipping at ``grad_clip`` and one step of ``opt`` (through the fp16
+    ``GradScaler`` when one is given); a non-finite loss raises ``FloatingPointError`` first."""
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"{fn}: the loss became {float(loss)}{where}; lower lr or grad_clip")
+    opt.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        scaler.step(opt)
+        scaler.update()
+    else:
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        opt.step()
