@@ -6,6 +6,13 @@ import os
 
 import torch
 
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
+def sub_seed(seed: int, stream: int) -> int:
+    """Seed of an independent sub-stream ``stream`` of ``seed`` (golden-ratio offset, mod 2⁶³)."""
+    return (int(seed) + stream * _GOLDEN) % 2**63
+
 
 def init_distributed(dev: torch.device):
     """(rank, world, device, created): join or initialise torch.distributed (torchrun's env://).

@@ -52,19 +52,16 @@ from torch import nn
 
 from bbbcore import _checks
 from bbbcore._training import init_distributed as _distributed
-from bbbcore._training import optimizer_step
+from bbbcore._training import optimizer_step, sub_seed
 from bbbcore.diffusion.dle import (DLE, FORMAT, TASK_D_MAX_UM2_S, DLEConfig, FrameDecoder,
                                    _atomic_save, _jsonable, gaussian_nll)
 from bbbcore.twophoton.config import NoiseConfig, PSFConfig, ScanConfig
 from bbbcore.twophoton.simulate import default_box_um, simulate_movies
 
 AMP = {None: None, "bf16": torch.bfloat16, "fp16": torch.float16}
-_GOLDEN = 0x9E3779B97F4A7C15
-
-
 def derived_seed(seed: int, stream: int) -> int:
     """Seed of a sub-stream: 0 = predictor movies, 1 = pre-training movies, 2 = validation."""
-    return (seed + stream * _GOLDEN) % 2**63
+    return sub_seed(seed, stream)
 
 
 def scan_preset_name(scan: ScanConfig) -> str:

@@ -13,10 +13,9 @@ import numpy as np
 
 
 def _refuse(command: str, paths, overwrite: bool) -> None:
-    existing = [str(p) for p in paths if p is not None and Path(p).exists()]
-    if existing and not overwrite:
-        raise FileExistsError(f"bbbcore vessels {command}: {', '.join(existing)} exist(s); "
-                              f"pass --overwrite to replace")
+    from bbbcore.cli import _refuse_existing
+
+    _refuse_existing(f"bbbcore vessels {command}", [None if p is None else Path(p) for p in paths], overwrite)
 
 
 def _triple(text: str) -> tuple:

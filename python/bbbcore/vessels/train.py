@@ -41,9 +41,9 @@ from torch import nn
 from bbbcore import _checks
 from bbbcore._training import init_distributed as _distributed
 from bbbcore._training import optimizer_step
+from bbbcore._training import sub_seed as _sub_seed
 from bbbcore.vessels.checkpoints import FORMAT, atomic_save
 
-_GOLDEN = 0x9E3779B97F4A7C15
 AMP = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -67,10 +67,6 @@ class TrainResult:
     stopped_early: bool
     sampler_stats: dict
     out: Path | None = None
-
-
-def _sub_seed(seed: int, stream: int) -> int:
-    return (int(seed) + stream * _GOLDEN) % 2**63
 
 
 def _as_pairs(fn: str, arg: str, data) -> list:
