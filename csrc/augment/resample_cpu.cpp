@@ -22,43 +22,105 @@ struct Separable {
   // padded lines of separable_row; exact[r]: every tap of the axis lies on a voxel centre
   std::vector<int> pidx0[3], pidx1[3];
   bool exact[3];
+  // grid-dropout stages between the affines: hole[k][c][i] = 1 when every dropout axis that
+  // follows output axis c is inside a hole of dropout k at output index i (the predicate of
+  // dropout_hole is a product over axes, each a function of one output axis)
+  int dropouts = 0;  // bit k: dropout index k occurs
+  std::vector<unsigned char> hole[aug::kMaxDropout][3];
 };
+
+// Whether a program is a chain of affines and grid dropouts only (no branches, no elastic).
+inline bool affine_dropout_chain(const AugSample& S) {
+  if (S.simple) return true;
+  for (int s = 0; s < S.n_stages; ++s) {
+    const int kind = static_cast<int>(S.prog[aug::kHeader + s * aug::kStageLen]);
+    if (kind != aug::kAffine && kind != aug::kDropout) return false;
+  }
+  return true;
+}
+
+// Axis map of an axis-aligned affine stage: src[r] = the one column of row r (false if not a
+// permutation with scalings).
+inline bool affine_axis_map(const float* st, int src[3]) {
+  for (int r = 0; r < 3; ++r) {
+    int n = 0;
+    for (int c = 0; c < 3; ++c)
+      if (st[1 + 4 * r + c] != 0.0f) { src[r] = c; ++n; }
+    if (n != 1) return false;
+  }
+  return src[0] != src[1] && src[0] != src[2] && src[1] != src[2];
+}
 
 template <class TI, class TM>
 void prepare_separable(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const AugSample& S,
                        std::int64_t b, Separable& T) {
+  using namespace aug;
   T.b = b;
   T.ok = false;
-  const float* st = S.affine;
-  for (int r = 0; r < 3; ++r) {
-    int n = 0;
-    for (int c = 0; c < 3; ++c) {
-      const bool nz = st ? st[1 + 4 * r + c] != 0.0f : r == c;
-      if (nz) { T.src[r] = c; ++n; }
-    }
-    if (n != 1) return;
+  T.dropouts = 0;
+  // the stages (output -> input): axis-aligned affines and dropouts; src[r] = the output axis
+  // that input axis r follows, composed stage by stage
+  int src[3] = {0, 1, 2};
+  for (int s = 0; s < S.n_stages; ++s) {
+    const float* st = S.prog + kHeader + s * kStageLen;
+    const int kind = static_cast<int>(st[0]);
+    if (kind == kDropout) { T.dropouts |= 1 << static_cast<int>(st[10]); continue; }
+    if (kind != kAffine) return;
+    int m[3];
+    if (!affine_axis_map(st, m)) return;
+    const int prev[3] = {src[0], src[1], src[2]};
+    for (int r = 0; r < 3; ++r) src[r] = prev[m[r]];
   }
-  if (T.src[0] == T.src[1] || T.src[0] == T.src[2] || T.src[1] == T.src[2]) return;
+  for (int r = 0; r < 3; ++r) T.src[r] = src[r];
+  for (int k = 0; k < kMaxDropout; ++k)
+    if ((T.dropouts >> k) & 1)
+      for (int c = 0; c < 3; ++c) T.hole[k][c].assign(P.out_shape[c], 1);
   const std::int64_t stride[3] = {static_cast<std::int64_t>(P.in_shape[1]) * P.in_shape[2], P.in_shape[2], 1};
-  for (int r = 0; r < 3; ++r) {
-    const int c = T.src[r], n = P.out_shape[c];
-    T.taps[r].resize(n);
-    T.nearest[r].resize(n);
-    T.pidx0[r].resize(n);
-    T.pidx1[r].resize(n);
-    T.exact[r] = true;
+  for (int c = 0; c < 3; ++c) {
+    const int n = P.out_shape[c];
     for (int i = 0; i < n; ++i) {
+      // output index i along axis c through every stage, the other axes at 0: the components
+      // that follow axis c get the same floats as affine_apply on a whole voxel (each row has
+      // one nonzero, so the other components enter as exact zeros)
       float p[3] = {0.0f, 0.0f, 0.0f};
       p[c] = static_cast<float>(i);
-      if (st) affine_apply(st, p);
-      Taps tp = linear_taps(p[r], S.nv[r], S.ftab[r], P.border, stride[r]);
-      if (tp.w1 == 0.0f) tp.o1 = tp.o0;  // the second tap is not used: load the first twice
-      T.taps[r][i] = tp;
-      T.pidx0[r][i] = tp.o0 < 0 ? 0 : static_cast<int>(tp.o0 / stride[r]) + 1;
-      T.pidx1[r][i] = tp.o1 < 0 ? 0 : static_cast<int>(tp.o1 / stride[r]) + 1;
-      T.exact[r] = T.exact[r] && tp.w1 == 0.0f;
-      const int j = nearest_tap(p[r], S.nv[r], S.ftab[r], P.border);
-      T.nearest[r][i] = j >= 0 ? j * stride[r] : -1;
+      int follows[3] = {0, 1, 2};  // output axis that component a of p follows
+      for (int s = 0; s < S.n_stages; ++s) {
+        const float* st = S.prog + kHeader + s * kStageLen;
+        if (static_cast<int>(st[0]) == kAffine) {
+          int m[3];
+          affine_axis_map(st, m);
+          affine_apply(st, p);
+          const int prev[3] = {follows[0], follows[1], follows[2]};
+          for (int r = 0; r < 3; ++r) follows[r] = prev[m[r]];
+        } else {  // dropout: the per-axis factors of dropout_hole
+          const int k = static_cast<int>(st[10]);
+          for (int a = 0; a < 3; ++a) {
+            if (follows[a] != c) continue;
+            const int unit = static_cast<int>(st[1 + a]), h = static_cast<int>(st[4 + a]);
+            const int off = static_cast<int>(st[7 + a]);
+            if (!(floor_mod(nearest_int(p[a]) - off, unit) < h)) T.hole[k][c][i] = 0;
+          }
+        }
+      }
+      for (int r = 0; r < 3; ++r) {
+        if (src[r] != c) continue;
+        Taps tp = linear_taps(p[r], S.nv[r], S.ftab[r], P.border, stride[r]);
+        if (tp.w1 == 0.0f) tp.o1 = tp.o0;  // the second tap is not used: load the first twice
+        if (i == 0) {
+          T.taps[r].resize(n);
+          T.nearest[r].resize(n);
+          T.pidx0[r].resize(n);
+          T.pidx1[r].resize(n);
+          T.exact[r] = true;
+        }
+        T.taps[r][i] = tp;
+        T.pidx0[r][i] = tp.o0 < 0 ? 0 : static_cast<int>(tp.o0 / stride[r]) + 1;
+        T.pidx1[r][i] = tp.o1 < 0 ? 0 : static_cast<int>(tp.o1 / stride[r]) + 1;
+        T.exact[r] = T.exact[r] && tp.w1 == 0.0f;
+        const int j = nearest_tap(p[r], S.nv[r], S.ftab[r], P.border);
+        T.nearest[r][i] = j >= 0 ? j * stride[r] : -1;
+      }
     }
   }
   T.ok = true;
@@ -306,8 +368,9 @@ void augment_row(const AugmentParams& P, const AugmentArgs<TI, TM>& A, std::int6
   const AugSample S = decode_sample(P, A, b);
   bool any_hole = false;
   R.resize(Xo);
-  if (S.simple && T.b != b) prepare_separable(P, A, S, b, T);
-  if (S.simple && T.ok) {
+  const bool chain = affine_dropout_chain(S);
+  if (chain && T.b != b) prepare_separable(P, A, S, b, T);
+  if (chain && T.ok) {
     const int zyx[3] = {z, y, 0};
     int vary = 0;
     Taps t[3];
@@ -323,6 +386,30 @@ void augment_row(const AugmentParams& P, const AugmentArgs<TI, TM>& A, std::int6
       const std::int64_t* nx = T.nearest[vary].data();
       for (int x = 0; x < Xo; ++x)
         gather_mask_at(P, A, b, row + x, vout, (nb < 0 || nx[x] < 0) ? -1 : nb + nx[x]);
+    }
+    if (T.dropouts) {  // hole weights from the per-axis tables (gather_mask's fills for the mask)
+      int* holes = R.holes.data();
+      for (int x = 0; x < Xo; ++x) holes[x] = 0;
+      for (int k = 0; k < kMaxDropout; ++k) {
+        if (!((T.dropouts >> k) & 1)) continue;
+        float* h = H + k * Xo;
+        const bool row_in = T.hole[k][0][z] && T.hole[k][1][y];
+        const unsigned char* hx = T.hole[k][2].data();
+        for (int x = 0; x < Xo; ++x) {
+          const bool in = row_in && hx[x];
+          h[x] = in ? 1.0f : 0.0f;
+          holes[x] |= in ? 1 << k : 0;
+        }
+        any_hole = any_hole || row_in;
+      }
+      if (A.mask && P.mask_channels > 0 && any_hole) {
+        TM* mo = A.mask_out + b * P.mask_channels * vout + row;
+        for (int x = 0; x < Xo; ++x) {
+          TM fillv = TM(0);
+          if (!dropout_mask_fill(S, holes[x], fillv)) continue;
+          for (int c = 0; c < P.mask_channels; ++c) mo[c * vout + x] = fillv;
+        }
+      }
     }
   } else if (S.simple) {
     // Structure of arrays over the row: the coordinates and taps of the axes that vary along

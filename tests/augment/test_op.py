@@ -59,6 +59,37 @@ def test_matches_reference_on_random_chains(device, border, push):
             np.testing.assert_array_equal(mo[b].cpu().numpy(), ref_m)
 
 
+@pytest.mark.parametrize("border", ["constant", "reflect"])
+def test_dropout_between_axis_aligned_stages_matches_reference(device, border):
+    """Grid dropouts among drop-plane tables, rot90, flips, crops and resizes (the CPU's separable
+    row path with per-axis hole tables): image, hole fills and mask fills as the reference."""
+    x, m = _inputs(B=4, C=2, seed=3)
+    aug = A.Compose([
+        A.RandomDropPlane(drop_fraction=0.3, axes=(0, 2), p=0.7),
+        A.RandomRotate90(axes=(0, 2), p=0.8),
+        A.Flip(axis=0, p=0.5), A.Flip(axis=2, p=0.5),
+        A.GridDropout(ratio=0.5, unit_size=(2, 5), fill=-1.0, mask_fill=9, p=1.0),
+        A.RandomCropFromBorders(crop_fraction=0.2, sides="all", p=0.7),
+        A.GridDropout(ratio=0.4, unit_size=(3, 6), fill=2.0, p=1.0),
+        A.GaussianNoise(std=(0.05, 0.1), p=0.5),
+        A.Resize((10, 12, 12)),
+    ])  # a drop-plane table after a dropout would be a branch stage (the generic path)
+    rng = np.random.default_rng(4)
+    for trial in range(3):
+        progs = [compile_chain(aug.draw_chain(IN_SHAPE, rng), IN_SHAPE) for _ in range(4)]
+        assert all(p.n_branch == 0 for p in progs)
+        out, mo = F.run_programs(x.to(device), progs, mask=m.to(device), border_mode=border,
+                                 fill=0.25, mask_fill=7, seed=5)
+        holes = 0
+        for b in range(4):
+            ref, ref_m = augment_ref(x[b].numpy(), progs[b], mask=m[b].numpy(), border=border,
+                                     fill=0.25, mask_fill=7, seed=5, sample=b)
+            np.testing.assert_allclose(out[b].cpu().numpy(), ref, atol=2e-5, rtol=0)
+            np.testing.assert_array_equal(mo[b].cpu().numpy(), ref_m)
+            holes += int((ref_m == 9).sum())
+        assert holes > 0  # the mask fills occurred
+
+
 def test_branch_path_equals_pushed_tables_inside(device):
     """A drop-plane table folded into the gather and the same table evaluated as two branches give
     the same image away from the borders."""

@@ -228,7 +228,9 @@ def run_programs(x: torch.Tensor, programs: Sequence[Program], *, mask: torch.Te
     stats = None
     if any(p.needs_stats for p in programs):
         flat = x.reshape(B, x.shape[1], -1)
-        lo, hi = torch.aminmax(flat.float() if x.dtype != torch.float32 else flat, dim=-1)
+        flat = flat.float() if x.dtype != torch.float32 else flat
+        # amin and amax separately: ~3x faster than torch.aminmax on the CPU here
+        lo, hi = flat.amin(dim=-1), flat.amax(dim=-1)
         stats = torch.stack([lo, hi], dim=-1).float().contiguous()
     m_in, m_dtype = (None, None) if mask is None else _mask_tensor(fn, mask)
     out, mout = torch.ops.bbbcore.augment_resample(

@@ -493,6 +493,25 @@ BBB_HDI void gather_mask_at(const AugmentParams& P, const AugmentArgs<TI, TM>& A
     mo[c * vout] = offset >= 0 ? A.mask[(b * Cm + c) * vin + offset] : static_cast<TM>(P.mask_fill);
 }
 
+// The mask value of a voxel inside the holes `holes` (bit k: dropout index k): the mask fill of
+// the last FILL op in Compose order that has one and whose dropout is a hole; false if none.
+template <class TM>
+BBB_HDI bool dropout_mask_fill(const AugSample& S, int holes, TM& fillv) {
+  using namespace aug;
+  bool filled = false;
+  if (S.n_epi > 0 && holes) {
+    const float* epi = epilogue_ops(S);
+    for (int e = 0; e < S.n_epi; ++e) {
+      const float* op = epi + e * kEpiLen;
+      if (static_cast<int>(op[0]) == kFill && op[3] == op[3] && ((holes >> static_cast<int>(op[1])) & 1)) {
+        filled = true;
+        fillv = static_cast<TM>(op[3]);
+      }
+    }
+  }
+  return filled;
+}
+
 // Nearest-neighbour mask at the virtual-input point p (w <= 0: no branch had weight), with the
 // dropout mask fills of the holes in `holes`.
 template <class TI, class TM>
@@ -508,19 +527,8 @@ BBB_HD void gather_mask(const AugmentParams& P, const AugmentArgs<TI, TM>& A, co
   const int iy = nearest_tap(p[1], S.nv[1], S.ftab[1], P.border);
   const int ix = nearest_tap(p[2], S.nv[2], S.ftab[2], P.border);
   const bool ok = w > 0.0f && iz >= 0 && iy >= 0 && ix >= 0;
-  // dropout stages with a mask fill, in Compose order (the last one wins)
-  bool filled = false;
   TM fillv = TM(0);
-  if (S.n_epi > 0 && holes) {
-    const float* epi = S.prog + kHeader + kMaxStages * kStageLen;
-    for (int e = 0; e < S.n_epi; ++e) {
-      const float* op = epi + e * kEpiLen;
-      if (static_cast<int>(op[0]) == kFill && op[3] == op[3] && ((holes >> static_cast<int>(op[1])) & 1)) {
-        filled = true;
-        fillv = static_cast<TM>(op[3]);
-      }
-    }
-  }
+  const bool filled = dropout_mask_fill(S, holes, fillv);
   for (int c = 0; c < Cm; ++c) {
     TM v;
     if (filled) v = fillv;
