@@ -2,6 +2,8 @@
 // of volumes (maths: bbbcore/augment/resample.h). Image and mask element types are erased here and
 // dispatched in the launchers.
 #pragma once
+#include <vector>
+
 #include "bbbcore/augment/resample.h"
 #include "bbbcore/check.h"
 #include "core/random.h"  // cudaStream_t
@@ -36,6 +38,18 @@ void augment_epilogue_row(const AugmentParams& P, const float* stats, const AugS
 // voxel (lines v[0..7] in gather_taps' order) and the per-voxel weights of input z, y, x.
 void augment_lerp_lines(float* const v[8], const float* wz, const float* wy, const float* wx, float* out,
                         int n);
+
+// CPU: taps_index over a line of coordinates u[0..count) along a virtual axis of n planes (border
+// aug::Border), the virtual indices mapped through `tab` when given (the axis' final table).
+void augment_taps_line(const float* u, int n, int border, const std::int32_t* tab, int* j0, int* j1,
+                       float* w1, unsigned char* outside, int count);
+
+// CPU: ELASTIC stage s (program floats) over a row of coordinates p[axis][0..count) whose axes
+// o0 and o1 (s[8], s[9]) hold one value along the row: every reduced column along o2 once, then
+// the displacement voxel by voxel, added to p (elastic_displacement's values). Returns false,
+// touching nothing, when o0 or o1 varies along the row.
+bool augment_elastic_row(const float* s, const float* ctrl, float* const p[3], int count,
+                         std::vector<float>& columns);
 
 // Shared argument checks of both launchers (throws std::invalid_argument).
 inline void augment_check(const AugmentParams& P, ImageType image_type, MaskType mask_type,

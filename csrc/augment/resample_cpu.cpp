@@ -1,5 +1,6 @@
 #include "augment/resample.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "bbbcore/check.h"
@@ -139,6 +140,7 @@ struct RowScratch {
   std::vector<float> w1[3];
   std::vector<unsigned char> outside[3];
   std::vector<float> lines;  // separable_row: four padded input lines
+  std::vector<float> columns;  // augment_elastic_row's reduced control columns
   ElasticColumns cache[1 << aug::kMaxBranchStages];
   void resize(int n) {
     for (auto* v : {&pz, &py, &px, &w, &bz, &by, &bx, &bw}) v->resize(n);
@@ -149,6 +151,72 @@ struct RowScratch {
     ob.resize(static_cast<std::size_t>(n) * 8);
   }
 };
+
+// Trilinear samples of one image channel along a row (gather_taps' values): per input axis k either
+// taps that vary along the row (varies[k]: R.j0/j1/w1/outside[k] from augment_taps_line) or one
+// Taps t[k] for the whole row. A voxel outside along any axis reads the fill at all eight corners
+// (each corner offset of gather_taps is then negative).
+template <class TI>
+void gather_row(const AugmentParams& P, const TI* img, const bool varies[3], const Taps t[3], RowScratch& R,
+                int Xo, float* dst) {
+  const std::int64_t stride[3] = {static_cast<std::int64_t>(P.in_shape[1]) * P.in_shape[2], P.in_shape[2], 1};
+  float* w[3] = {R.wz.data(), R.wy.data(), R.wx.data()};
+  bool fixed_out = false;
+  for (int k = 0; k < 3; ++k) {
+    const float* src = R.w1[k].data();
+    if (varies[k]) {
+      for (int x = 0; x < Xo; ++x) w[k][x] = src[x];
+    } else {
+      for (int x = 0; x < Xo; ++x) w[k][x] = t[k].w1;
+      fixed_out = fixed_out || t[k].o0 < 0;
+    }
+  }
+  float* v[8];
+  for (int k = 0; k < 8; ++k) v[k] = R.v[k].data();
+  const float fill = P.fill;
+  if (!varies[0] && t[0].w1 == 0.0f && varies[1] && varies[2]) {
+    // one input plane for the whole row (a rotation about Z, no Z resize): trilerp reads the
+    // corners of the first Z tap only, so the second tap's lines alias them (no loads)
+    for (int k = 4; k < 8; ++k) v[k] = v[k - 4];
+    const std::int64_t zb = t[0].o0;
+    for (int x = 0; x < Xo; ++x) {
+      if (fixed_out || R.outside[1][x] || R.outside[2][x]) {
+        for (int k = 0; k < 4; ++k) v[k][x] = fill;
+        continue;
+      }
+      const std::int64_t y0 = zb + R.j0[1][x] * stride[1], y1 = zb + R.j1[1][x] * stride[1];
+      const std::int64_t x0 = R.j0[2][x], x1 = R.j1[2][x];
+      v[0][x] = to_float(img[y0 + x0]); v[1][x] = to_float(img[y0 + x1]);
+      v[2][x] = to_float(img[y1 + x0]); v[3][x] = to_float(img[y1 + x1]);
+    }
+    augment_lerp_lines(v, w[0], w[1], w[2], dst, Xo);
+    return;
+  }
+  for (int x = 0; x < Xo; ++x) {
+    std::int64_t a0[3], a1[3];
+    bool out = fixed_out;
+    for (int k = 0; k < 3; ++k) {
+      if (varies[k]) {
+        out = out || R.outside[k][x] != 0;
+        a0[k] = R.j0[k][x] * stride[k];
+        a1[k] = R.j1[k][x] * stride[k];
+      } else {
+        a0[k] = t[k].o0;
+        a1[k] = t[k].o1;
+      }
+    }
+    if (out) {
+      for (int k = 0; k < 8; ++k) v[k][x] = fill;
+      continue;
+    }
+    const std::int64_t zy00 = a0[0] + a0[1], zy01 = a0[0] + a1[1], zy10 = a1[0] + a0[1], zy11 = a1[0] + a1[1];
+    v[0][x] = to_float(img[zy00 + a0[2]]); v[1][x] = to_float(img[zy00 + a1[2]]);
+    v[2][x] = to_float(img[zy01 + a0[2]]); v[3][x] = to_float(img[zy01 + a1[2]]);
+    v[4][x] = to_float(img[zy10 + a0[2]]); v[5][x] = to_float(img[zy10 + a1[2]]);
+    v[6][x] = to_float(img[zy11 + a0[2]]); v[7][x] = to_float(img[zy11 + a1[2]]);
+  }
+  augment_lerp_lines(v, w[0], w[1], w[2], dst, Xo);
+}
 
 // Any program, one row: each branch combination runs stage by stage over the whole row (tight
 // loops instead of interpreting the program per voxel), then gathers. Per voxel the same BBB_HD
@@ -162,12 +230,15 @@ bool row_generic(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const Aug
   const std::int64_t row = (static_cast<std::int64_t>(z) * P.out_shape[1] + y) * Xo;
   float* out = A.out + b * P.channels * vout + row;
   for (int k = 0; k < kMaxDropout * Xo; ++k) H[k] = 0.0f;
-  for (int x = 0; x < Xo; ++x) { R.written[x] = 0; R.bw[x] = -1.0f; R.bz[x] = R.by[x] = R.bx[x] = 0.0f; R.bholes[x] = 0; }
-  for (auto& cc : R.cache) {
-    cc.stage = nullptr;
-    cc.stamp = 0;
-    for (int& tg : cc.tag) tg = -1;
-  }
+  std::fill(R.written.begin(), R.written.begin() + Xo, 0);
+  std::fill(R.bw.begin(), R.bw.begin() + Xo, -1.0f);
+  std::fill(R.bz.begin(), R.bz.begin() + Xo, 0.0f);
+  std::fill(R.by.begin(), R.by.begin() + Xo, 0.0f);
+  std::fill(R.bx.begin(), R.bx.begin() + Xo, 0.0f);
+  std::fill(R.bholes.begin(), R.bholes.begin() + Xo, 0);
+  bool has_dropout = false;
+  for (int s = 0; s < S.n_stages; ++s)
+    has_dropout = has_dropout || static_cast<int>(S.prog[kHeader + s * kStageLen]) == kDropout;
   const int combos = 1 << S.n_branch;
   for (int combo = 0; combo < combos; ++combo) {
     float* pz = R.pz.data(); float* py = R.py.data(); float* px = R.px.data(); float* w = R.w.data();
@@ -187,6 +258,12 @@ bool row_generic(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const Aug
           pz[x] = p[0]; py[x] = p[1]; px[x] = p[2];
         }
       } else if (kind == kElastic) {
+        float* const pr[3] = {pz, py, px};
+        if (augment_elastic_row(st, S.crow, pr, Xo, R.columns)) continue;
+        ElasticColumns& cc = R.cache[combo];  // a fresh column cache for this row's voxels
+        cc.stage = nullptr;
+        cc.stamp = 0;
+        for (int& tg : cc.tag) tg = -1;
         for (int x = 0; x < Xo; ++x) {
           if (!(w[x] > 0.0f)) continue;
           const float p[3] = {pz[x], py[x], px[x]};
@@ -227,30 +304,18 @@ bool row_generic(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const Aug
         R.bw[x] = w[x]; R.bz[x] = pz[x]; R.by[x] = py[x]; R.bx[x] = px[x]; R.bholes[x] = holes[x];
       }
     }
-    // gather (gather_linear's arithmetic): taps, the eight corner lines, vectorised lerps, then
-    // out = w * val (first live branch) or out + w * val
-    float* wl[3] = {R.wz.data(), R.wy.data(), R.wx.data()};
-    std::int64_t* ob = R.ob.data();
-    for (int x = 0; x < Xo; ++x) {
-      const float p[3] = {pz[x], py[x], px[x]};
-      Taps t[3];
-      for (int k = 0; k < 3; ++k) { t[k] = axis_taps(P, S, p, k); wl[k][x] = t[k].w1; }
-      std::int64_t o8[8];
-      corner_offsets(t[0], t[1], t[2], o8);
-      for (int k = 0; k < 8; ++k) ob[8 * x + k] = o8[k];
-    }
+    // gather (gather_linear's arithmetic): taps per axis over the row, the eight corner lines,
+    // vectorised lerps, then out = w * val (first live branch) or out + w * val
+    const float* pc[3] = {pz, py, px};
+    for (int k = 0; k < 3; ++k)
+      augment_taps_line(pc[k], S.nv[k], P.border, S.ftab[k], R.j0[k].data(), R.j1[k].data(), R.w1[k].data(),
+                        R.outside[k].data(), Xo);
+    const bool all_vary[3] = {true, true, true};
+    const Taps none[3] = {};
     const std::int64_t vin = static_cast<std::int64_t>(P.in_shape[0]) * P.in_shape[1] * P.in_shape[2];
     for (int c = 0; c < P.channels; ++c) {
-      const TI* img = A.image + (b * P.channels + c) * vin;
-      float* v[8];
-      for (int k = 0; k < 8; ++k) v[k] = R.v[k].data();
-      for (int x = 0; x < Xo; ++x)
-        for (int k = 0; k < 8; ++k) {
-          const std::int64_t o = ob[8 * x + k];
-          v[k][x] = o >= 0 ? to_float(img[o]) : P.fill;
-        }
       float* val = R.val.data();
-      augment_lerp_lines(v, wl[0], wl[1], wl[2], val, Xo);
+      gather_row(P, A.image + (b * P.channels + c) * vin, all_vary, none, R, Xo, val);
       float* oc = out + c * vout;
       for (int x = 0; x < Xo; ++x) {
         if (!(w[x] > 0.0f)) continue;
@@ -261,11 +326,12 @@ bool row_generic(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const Aug
       if (w[x] > 0.0f) R.written[x] = 1;
   }
   bool any_hole = false;
-  for (int x = 0; x < Xo; ++x) {
-    if (!R.written[x])
+  const int* written = R.written.data();
+  for (int x = 0; x < Xo; ++x)
+    if (!written[x])
       for (int c = 0; c < P.channels; ++c) out[c * vout + x] = P.fill;
-    for (int k = 0; k < kMaxDropout; ++k) any_hole = any_hole || H[k * Xo + x] > 0.0f;
-  }
+  if (has_dropout)
+    for (int k = 0; k < kMaxDropout * Xo; ++k) any_hole = any_hole || H[k] > 0.0f;
   if (A.mask && P.mask_channels > 0) {
     for (int x = 0; x < Xo; ++x) {
       const float p[3] = {R.bz[x], R.by[x], R.bx[x]};
@@ -417,7 +483,6 @@ void augment_row(const AugmentParams& P, const AugmentArgs<TI, TM>& A, std::int6
     // same float for every x, and an axis that does not vary has the same taps along the row.
     const float* st = S.affine;  // non-separable, so never null here
     const float fz = static_cast<float>(z), fy = static_cast<float>(y);
-    const std::int64_t stride[3] = {static_cast<std::int64_t>(P.in_shape[1]) * P.in_shape[2], P.in_shape[2], 1};
     Taps t[3];
     bool varies[3];
     for (int k = 0; k < 3; ++k) {
@@ -430,49 +495,15 @@ void augment_row(const AugmentParams& P, const AugmentArgs<TI, TM>& A, std::int6
         t[k] = axis_taps(P, S, p, k);
         continue;
       }
-      int* j0 = R.j0[k].data();
-      int* j1 = R.j1[k].data();
-      float* w1 = R.w1[k].data();
-      unsigned char* out_of = R.outside[k].data();
-      const int n = S.nv[k], border = P.border;
-      for (int x = 0; x < Xo; ++x) {
-        const float u = rk + mk * static_cast<float>(x) + tk;
-        bool o;
-        taps_index(u, n, border, j0[x], j1[x], w1[x], o);
-        out_of[x] = o;
-      }
-      if (const std::int32_t* tab = S.ftab[k]) {
-        for (int x = 0; x < Xo; ++x) { j0[x] = tab[j0[x]]; j1[x] = tab[j1[x]]; }
-      }
-    }
-    // taps per voxel → the eight corner lines → lerp_lines (gather_taps' arithmetic)
-    float* w[3] = {R.wz.data(), R.wy.data(), R.wx.data()};
-    for (int k = 0; k < 3; ++k) {
-      if (varies[k]) {
-        for (int x = 0; x < Xo; ++x) w[k][x] = R.w1[k][x];
-      } else {
-        for (int x = 0; x < Xo; ++x) w[k][x] = t[k].w1;
-      }
+      float* u = R.val.data();
+      for (int x = 0; x < Xo; ++x) u[x] = rk + mk * static_cast<float>(x) + tk;
+      augment_taps_line(u, S.nv[k], P.border, S.ftab[k], R.j0[k].data(), R.j1[k].data(), R.w1[k].data(),
+                        R.outside[k].data(), Xo);
     }
     float* out = A.out + b * P.channels * vout + row;
     const std::int64_t vin = static_cast<std::int64_t>(P.in_shape[0]) * P.in_shape[1] * P.in_shape[2];
-    for (int c = 0; c < P.channels; ++c) {
-      const TI* img = A.image + (b * P.channels + c) * vin;
-      float* v[8];
-      for (int k = 0; k < 8; ++k) v[k] = R.v[k].data();
-      for (int x = 0; x < Xo; ++x) {
-        for (int k = 0; k < 3; ++k) {
-          if (!varies[k]) continue;
-          const bool o = R.outside[k][x] != 0;
-          t[k].o0 = o ? kOutside : R.j0[k][x] * stride[k];
-          t[k].o1 = o ? kOutside : R.j1[k][x] * stride[k];
-        }
-        std::int64_t o[8];
-        corner_offsets(t[0], t[1], t[2], o);
-        for (int k = 0; k < 8; ++k) v[k][x] = o[k] >= 0 ? to_float(img[o[k]]) : P.fill;
-      }
-      augment_lerp_lines(v, w[0], w[1], w[2], out + c * vout, Xo);
-    }
+    for (int c = 0; c < P.channels; ++c)
+      gather_row(P, A.image + (b * P.channels + c) * vin, varies, t, R, Xo, out + c * vout);
     if (A.mask && P.mask_channels > 0) {
       for (int x = 0; x < Xo; ++x) {
         float p[3];

@@ -90,6 +90,34 @@ def test_dropout_between_axis_aligned_stages_matches_reference(device, border):
         assert holes > 0  # the mask fills occurred
 
 
+@pytest.mark.parametrize("border", ["constant", "nearest", "reflect"])
+def test_row_paths_match_reference(device, border):
+    """The CPU's row paths against the reference: a rotation about Z at the input's size (one input
+    plane per output row), an elastic field after an axis-aligned map (its columns once per row),
+    an elastic field after a rotation (no fixed axes along a row: per-voxel columns), and both
+    with a drop-plane branch."""
+    x, m = _inputs(B=4, C=2, seed=6)
+    el = A.ElasticTransform(max_displacement=2.0, num_control_points=(4, 5, 6), p=1.0)
+    chains = {
+        "z rotation": A.Compose([A.Rotate(limit_deg=25, axes=(0,), p=1.0)]),
+        "elastic, axis-aligned": A.Compose([el, A.RandomRotate90(axes=(1, 2), p=0.5),
+                                            A.Flip(axis=2, p=0.5), A.Resize((10, 12, 12))]),
+        "elastic then rotation": A.Compose([el, A.Rotate(limit_deg=25, axes=(0, 1), p=1.0)]),
+        "elastic, drop plane": A.Compose([el, A.RandomDropPlane(drop_fraction=0.3, axes=(0,), p=1.0),
+                                          A.Resize((10, 12, 12))]),
+    }
+    rng = np.random.default_rng(7)
+    for name, aug in chains.items():
+        progs = [compile_chain(aug.draw_chain(IN_SHAPE, rng), IN_SHAPE) for _ in range(4)]
+        out, mo = F.run_programs(x.to(device), progs, mask=m.to(device), border_mode=border,
+                                 fill=0.25, mask_fill=7, seed=5)
+        for b in range(4):
+            ref, ref_m = augment_ref(x[b].numpy(), progs[b], mask=m[b].numpy(), border=border,
+                                     fill=0.25, mask_fill=7, seed=5, sample=b)
+            np.testing.assert_allclose(out[b].cpu().numpy(), ref, atol=2e-5, rtol=0, err_msg=name)
+            np.testing.assert_array_equal(mo[b].cpu().numpy(), ref_m, err_msg=name)
+
+
 def test_branch_path_equals_pushed_tables_inside(device):
     """A drop-plane table folded into the gather and the same table evaluated as two branches give
     the same image away from the borders."""

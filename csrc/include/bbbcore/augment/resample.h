@@ -216,6 +216,41 @@ struct ElasticColumns {
   float col[3][kMaxControl];
 };
 
+// One reduced control column of an ELASTIC stage (c: the component's control grid at the o2 tap):
+// sum_k1 w1[k1] (sum_k0 w0[k0] c[off1[k1] + off0[k0]]), in this order everywhere.
+BBB_HDI float elastic_column(const float* c, const float w0[4], const int off0[4], const float w1[4],
+                             const int off1[4]) {
+  float bsum = 0.0f;
+  for (int k1 = 0; k1 < 4; ++k1) {
+    const float* line = c + off1[k1];
+    float asum = 0.0f;
+    for (int k0 = 0; k0 < 4; ++k0) asum += w0[k0] * line[off0[k0]];
+    bsum += w1[k1] * asum;
+  }
+  return bsum;
+}
+
+// Control cell and fraction of an ELASTIC stage along axis a at coordinate x (stage floats s,
+// control points g[a]): u = s_a x clamped to the grid, fl = floor(u), t = u - fl.
+BBB_HDI void elastic_cell(const float* s, const int g[3], int a, float x, float& fl, float& t) {
+  float u = s[5 + a] * x;
+  const float top = static_cast<float>(g[a] - 1);
+  u = u < 0.0f ? 0.0f : (u > top ? top : u);
+  fl = floor_f(u);
+  t = u - fl;
+}
+
+// B-spline weights and control-point offsets (index * stride) of the four taps along one axis.
+BBB_HDI void elastic_taps(float fl, float t, int g, int stride, float w[4], int off[4], int idx[4]) {
+  bspline3_weights(t, w);
+  const int i = static_cast<int>(fl);
+  for (int k = 0; k < 4; ++k) {
+    const int j = i - 1 + k;
+    idx[k] = j < 0 ? 0 : (j > g - 1 ? g - 1 : j);
+    off[k] = idx[k] * stride;
+  }
+}
+
 // Displacement of an ELASTIC stage at p (stage floats s, the sample's ctrl row): separable, in the
 // stage's fixed axis order, so a cached column gives the same bits as a fresh one.
 BBB_HD void elastic_displacement(const float* s, const float* ctrl, const float p[3], float d[3],
@@ -225,28 +260,15 @@ BBB_HD void elastic_displacement(const float* s, const float* ctrl, const float 
   const float* c = ctrl + static_cast<int>(s[4]);
   const int stride[3] = {g[1] * g[2], g[2], 1};
   float fl[3], t[3];
-  for (int a = 0; a < 3; ++a) {
-    float u = s[5 + a] * p[a];
-    const float top = static_cast<float>(g[a] - 1);
-    u = u < 0.0f ? 0.0f : (u > top ? top : u);
-    fl[a] = floor_f(u);
-    t[a] = u - fl[a];
-  }
+  for (int a = 0; a < 3; ++a) elastic_cell(s, g, a, p[a], fl[a], t[a]);
   if (cache && (cache->stage != s || cache->f0 != fl[o0] || cache->t0 != t[o0] || cache->f1 != fl[o1] ||
                 cache->t1 != t[o1])) {
     cache->stage = s;
     cache->f0 = fl[o0]; cache->t0 = t[o0]; cache->f1 = fl[o1]; cache->t1 = t[o1];
     ++cache->stamp;
   }
-  // weights and control-point offsets (index * stride) of the four taps of an axis
   auto axis_weights = [&](int a, float w[4], int off[4], int idx[4]) {
-    bspline3_weights(t[a], w);
-    const int i = static_cast<int>(fl[a]);
-    for (int k = 0; k < 4; ++k) {
-      const int j = i - 1 + k;
-      idx[k] = j < 0 ? 0 : (j > g[a] - 1 ? g[a] - 1 : j);
-      off[k] = idx[k] * stride[a];
-    }
+    elastic_taps(fl[a], t[a], g[a], stride[a], w, off, idx);
   };
   float w2[4], w0[4], w1[4];
   int off2[4], off0[4], off1[4], idx2[4], idx01[4];
@@ -264,17 +286,8 @@ BBB_HD void elastic_displacement(const float* s, const float* ctrl, const float 
         axis_weights(o1, w1, off1, idx01);
         have01 = true;
       }
-      for (int comp = 0; comp < 3; ++comp) {
-        const float* cc = c + comp * plane + off2[k2];
-        float bsum = 0.0f;
-        for (int k1 = 0; k1 < 4; ++k1) {
-          const float* line = cc + off1[k1];
-          float asum = 0.0f;
-          for (int k0 = 0; k0 < 4; ++k0) asum += w0[k0] * line[off0[k0]];
-          bsum += w1[k1] * asum;
-        }
-        col[comp][k2] = bsum;
-      }
+      for (int comp = 0; comp < 3; ++comp)
+        col[comp][k2] = elastic_column(c + comp * plane + off2[k2], w0, off0, w1, off1);
       if (cache) {
         cache->tag[key] = cache->stamp;
         cache->col[0][key] = col[0][k2]; cache->col[1][key] = col[1][k2]; cache->col[2][key] = col[2][k2];

@@ -1,0 +1,190 @@
+// The CPU's vectorised row loops of bbbcore::augment_resample: the epilogue (one op at a time over an
+// output row), the trilinear lerps, the linear taps of a line of coordinates and the ELASTIC
+// displacement along a row. Compiled with -fno-trapping-math (CMakeLists.txt) so that the loops
+// vectorise (gcc may then if-convert selects over floating-point operations; the IEEE results are
+// the same); every voxel gets the values of the per-voxel functions of bbbcore/augment/resample.h
+// (the GPU's order and arithmetic).
+#include <vector>
+
+#include "augment/resample.h"
+
+// The row loops read and write distinct arrays: without this gcc gives up on the many pairwise
+// alias checks (more than --param vect-max-version-for-alias-checks) and does not vectorise.
+#if defined(__GNUC__) && !defined(__clang__)
+#define BBB_IVDEP _Pragma("GCC ivdep")
+#else
+#define BBB_IVDEP
+#endif
+
+namespace bbb {
+
+namespace {
+// augment_normal4 for blocks first .. first + nblk - 1 into z[4 * nblk]: the same values, as
+// structure-of-arrays loops the compiler vectorises (Philox words, then Box–Muller, lane by lane).
+void augment_normal_blocks(std::uint64_t seed, std::int64_t b, int op, int c, std::uint32_t first,
+                           std::uint32_t nblk, float* z) {
+  thread_local std::vector<std::uint32_t> words;
+  words.resize(static_cast<std::size_t>(nblk) * 4);
+  std::uint32_t* w0 = words.data();
+  std::uint32_t* w1 = w0 + nblk;
+  std::uint32_t* w2 = w1 + nblk;
+  std::uint32_t* w3 = w2 + nblk;
+  const Philox rng = Philox::from_seed(seed);
+  const std::uint64_t stream = (static_cast<std::uint64_t>(b) << 8) | static_cast<std::uint64_t>(op);
+  const std::uint32_t sub = static_cast<std::uint32_t>(c);
+  for (std::uint32_t j = 0; j < nblk; ++j) {  // augment_normal4's counter
+    const U32x4 w = rng(first + j, sub, stream);
+    w0[j] = w.v[0]; w1[j] = w.v[1]; w2[j] = w.v[2]; w3[j] = w.v[3];
+  }
+  // normal4_f, its outputs in place of the words (a word is read before its slot is written)
+  float* n0 = reinterpret_cast<float*>(w0);
+  float* n1 = reinterpret_cast<float*>(w1);
+  float* n2 = reinterpret_cast<float*>(w2);
+  float* n3 = reinterpret_cast<float*>(w3);
+  for (std::uint32_t j = 0; j < nblk; ++j) {
+    float a0, a1, b0, b1;
+    box_muller_f(w0[j], w1[j], a0, a1);
+    box_muller_f(w2[j], w3[j], b0, b1);
+    n0[j] = a0; n1[j] = a1; n2[j] = b0; n3[j] = b1;
+  }
+  for (std::uint32_t j = 0; j < nblk; ++j) {
+    z[4 * j] = n0[j]; z[4 * j + 1] = n1[j]; z[4 * j + 2] = n2[j]; z[4 * j + 3] = n3[j];
+  }
+}
+}  // namespace
+
+void augment_epilogue_row(const AugmentParams& P, const float* stats, const AugSample& S, std::int64_t b,
+                          std::int64_t row, float* out, const float* H, bool any_hole) {
+  using namespace aug;
+  const int Xo = P.out_shape[2];
+  const std::int64_t vout = static_cast<std::int64_t>(P.out_shape[0]) * P.out_shape[1] * Xo;
+  const float* epi = epilogue_ops(S);
+  thread_local std::vector<float> normals;
+  for (int c = 0; c < P.channels; ++c) {
+    float* v = out + c * vout;
+    const float lo = stats ? stats[(b * P.channels + c) * 2] : 0.0f;
+    const float hi = stats ? stats[(b * P.channels + c) * 2 + 1] : 1.0f;
+    for (int e = 0; e < S.n_epi; ++e) {
+      const float* op = epi + e * kEpiLen;
+      const int kind = static_cast<int>(op[0]);
+      if (kind == kFill) {
+        if (!any_hole) continue;
+        const float* h = H + static_cast<int>(op[1]) * Xo;
+        const float fill = op[2];
+        for (int x = 0; x < Xo; ++x) v[x] = fill_blend(v[x], h[x], fill);
+      } else if (kind == kGamma) {
+        const float g = op[1];
+        if (gamma_is_identity(g, lo, hi)) continue;
+        const float range = hi - lo;
+        for (int x = 0; x < Xo; ++x) v[x] = gamma_core(v[x], g, lo, range);
+      } else if (kind == kNoise) {
+        // the Philox blocks covering the row (four voxels each), then the sums
+        const float scale = op[3] != 0.0f ? hi - lo : 1.0f;
+        const float mean = op[2] * scale, sd = op[1] * scale;
+        const std::uint32_t first = static_cast<std::uint32_t>(row) >> 2;
+        const std::uint32_t last = static_cast<std::uint32_t>(row + Xo - 1) >> 2;
+        const std::uint32_t nblk = last - first + 1;
+        normals.resize(static_cast<std::size_t>(nblk) * 4);
+        float* z = normals.data();
+        augment_normal_blocks(P.seed, b, e, c, first, nblk, z);
+        const float* zr = z + (static_cast<std::uint32_t>(row) - 4 * first);
+        for (int x = 0; x < Xo; ++x) v[x] = add_noise(v[x], mean, sd, zr[x]);
+      }
+    }
+  }
+}
+
+namespace {
+template <int kBorder>
+void taps_line(const float* u, int n, int* j0, int* j1, float* w1, unsigned char* outside, int count) {
+  BBB_IVDEP for (int x = 0; x < count; ++x) {
+    int a, c;
+    float w;
+    bool o;
+    taps_index(u[x], n, kBorder, a, c, w, o);
+    j0[x] = a; j1[x] = c; w1[x] = w; outside[x] = o ? 1 : 0;
+  }
+}
+}  // namespace
+
+void augment_taps_line(const float* u, int n, int border, const std::int32_t* tab, int* j0, int* j1,
+                       float* w1, unsigned char* outside, int count) {
+  // the border as a template argument: a runtime border keeps gcc from vectorising the loop
+  if (border == aug::kConstant) taps_line<aug::kConstant>(u, n, j0, j1, w1, outside, count);
+  else if (border == aug::kNearest) taps_line<aug::kNearest>(u, n, j0, j1, w1, outside, count);
+  else taps_line<aug::kReflect>(u, n, j0, j1, w1, outside, count);
+  if (tab)
+    for (int x = 0; x < count; ++x) { j0[x] = tab[j0[x]]; j1[x] = tab[j1[x]]; }
+}
+
+bool augment_elastic_row(const float* s, const float* ctrl, float* const p[3], int count,
+                         std::vector<float>& columns) {
+  const int g[3] = {static_cast<int>(s[1]), static_cast<int>(s[2]), static_cast<int>(s[3])};
+  const int o0 = static_cast<int>(s[8]), o1 = static_cast<int>(s[9]), o2 = static_cast<int>(s[10]);
+  const float q0 = p[o0][0], q1 = p[o1][0];
+  for (int x = 1; x < count; ++x)
+    if (!(p[o0][x] == q0 && p[o1][x] == q1)) return false;
+  const int stride[3] = {g[1] * g[2], g[2], 1};
+  const int plane = g[0] * g[1] * g[2];
+  const float* c = ctrl + static_cast<int>(s[4]);
+  // the fixed axes' taps, then every reduced column along o2 (elastic_displacement's arithmetic)
+  float fl0, t0, fl1, t1, w0[4], w1[4];
+  int off0[4], off1[4], idx[4];
+  elastic_cell(s, g, o0, q0, fl0, t0);
+  elastic_cell(s, g, o1, q1, fl1, t1);
+  elastic_taps(fl0, t0, g[o0], stride[o0], w0, off0, idx);
+  elastic_taps(fl1, t1, g[o1], stride[o1], w1, off1, idx);
+  // every reduced column along o2, padded with the clamped end columns: entry 1 + k holds column
+  // k for k in [-1, G] (elastic_taps clamps the tap indices to [0, G - 1] the same way)
+  const int G = g[o2];
+  const int L = G + 3;
+  columns.resize(static_cast<std::size_t>(3) * L + static_cast<std::size_t>(4) * count);
+  thread_local std::vector<int> cells;
+  cells.resize(count);
+  float* col[3] = {columns.data(), columns.data() + L, columns.data() + 2 * L};
+  for (int k = 0; k < G; ++k)
+    for (int comp = 0; comp < 3; ++comp)
+      col[comp][1 + k] = elastic_column(c + comp * plane + k * stride[o2], w0, off0, w1, off1);
+  for (int comp = 0; comp < 3; ++comp) {
+    col[comp][0] = col[comp][1];
+    col[comp][G + 1] = col[comp][G];
+    col[comp][G + 2] = col[comp][G];
+  }
+  // the o2 cell and B-spline weights of every voxel (vectorised), then the sums over the four taps
+  // in elastic_displacement's order: d = (((0 + w0 c[i-1]) + w1 c[i]) + w2 c[i+1]) + w3 c[i+2]
+  float* wk[4];
+  for (int k = 0; k < 4; ++k) wk[k] = columns.data() + 3 * L + static_cast<std::size_t>(k) * count;
+  int* cell = cells.data();
+  const float* pa = p[o2];
+  BBB_IVDEP for (int x = 0; x < count; ++x) {
+    float fl, t, w[4];
+    elastic_cell(s, g, o2, pa[x], fl, t);
+    bspline3_weights(t, w);
+    wk[0][x] = w[0]; wk[1][x] = w[1]; wk[2][x] = w[2]; wk[3][x] = w[3];
+    cell[x] = static_cast<int>(fl);  // in [0, G - 1]: taps i - 1 .. i + 2 are entries i .. i + 3
+  }
+  float* pz = p[0];
+  float* py = p[1];
+  float* px = p[2];
+  const float *c0 = col[0], *c1 = col[1], *c2 = col[2];
+  const float *w0x = wk[0], *w1x = wk[1], *w2x = wk[2], *w3x = wk[3];
+  for (int x = 0; x < count; ++x) {
+    const int i = cell[x];
+    const float a = w0x[x], bb = w1x[x], cc = w2x[x], dd = w3x[x];
+    float d0 = 0.0f, d1 = 0.0f, d2 = 0.0f;
+    d0 += a * c0[i]; d0 += bb * c0[i + 1]; d0 += cc * c0[i + 2]; d0 += dd * c0[i + 3];
+    d1 += a * c1[i]; d1 += bb * c1[i + 1]; d1 += cc * c1[i + 2]; d1 += dd * c1[i + 3];
+    d2 += a * c2[i]; d2 += bb * c2[i + 1]; d2 += cc * c2[i + 2]; d2 += dd * c2[i + 3];
+    pz[x] = pz[x] + d0; py[x] = py[x] + d1; px[x] = px[x] + d2;
+  }
+  return true;
+}
+
+void augment_lerp_lines(float* const v[8], const float* wz, const float* wy, const float* wx, float* out,
+                        int n) {
+  const float *v0 = v[0], *v1 = v[1], *v2 = v[2], *v3 = v[3], *v4 = v[4], *v5 = v[5], *v6 = v[6], *v7 = v[7];
+  BBB_IVDEP for (int i = 0; i < n; ++i)
+    out[i] = trilerp(v0[i], v1[i], v2[i], v3[i], v4[i], v5[i], v6[i], v7[i], wz[i], wy[i], wx[i]);
+}
+
+}  // namespace bbb
