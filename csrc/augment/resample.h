@@ -51,6 +51,10 @@ void augment_taps_line(const float* u, int n, int border, const std::int32_t* ta
 bool augment_elastic_row(const float* s, const float* ctrl, float* const p[3], int count,
                          std::vector<float>& columns);
 
+// CPU: DROPOUT stage st over a row of coordinates p[axis][0..count): sets the stage's hole bit in
+// holes[x] where dropout_hole holds and the branch weight w[x] > 0.
+void augment_dropout_row(const float* st, const float* const p[3], const float* w, int* holes, int count);
+
 // Shared argument checks of both launchers (throws std::invalid_argument).
 inline void augment_check(const AugmentParams& P, ImageType image_type, MaskType mask_type,
                    const AugmentBuffers& buf) {

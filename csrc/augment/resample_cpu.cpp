@@ -174,18 +174,23 @@ void gather_row(const AugmentParams& P, const TI* img, const bool varies[3], con
   float* v[8];
   for (int k = 0; k < 8; ++k) v[k] = R.v[k].data();
   const float fill = P.fill;
-  if (!varies[0] && t[0].w1 == 0.0f && varies[1] && varies[2]) {
+  if (!varies[0] && t[0].w1 == 0.0f && varies[2]) {
     // one input plane for the whole row (a rotation about Z, no Z resize): trilerp reads the
     // corners of the first Z tap only, so the second tap's lines alias them (no loads)
     for (int k = 4; k < 8; ++k) v[k] = v[k - 4];
     const std::int64_t zb = t[0].o0;
+    const bool vy = varies[1];
+    const std::int64_t ty0 = t[1].o0, ty1 = t[1].o1;
+    const unsigned char* oy = R.outside[1].data();
+    const unsigned char* ox = R.outside[2].data();
+    const int *jy0 = R.j0[1].data(), *jy1 = R.j1[1].data(), *jx0 = R.j0[2].data(), *jx1 = R.j1[2].data();
     for (int x = 0; x < Xo; ++x) {
-      if (fixed_out || R.outside[1][x] || R.outside[2][x]) {
+      if (fixed_out || (vy && oy[x]) || ox[x]) {
         for (int k = 0; k < 4; ++k) v[k][x] = fill;
         continue;
       }
-      const std::int64_t y0 = zb + R.j0[1][x] * stride[1], y1 = zb + R.j1[1][x] * stride[1];
-      const std::int64_t x0 = R.j0[2][x], x1 = R.j1[2][x];
+      const std::int64_t y0 = zb + (vy ? jy0[x] * stride[1] : ty0), y1 = zb + (vy ? jy1[x] * stride[1] : ty1);
+      const std::int64_t x0 = jx0[x], x1 = jx1[x];
       v[0][x] = to_float(img[y0 + x0]); v[1][x] = to_float(img[y0 + x1]);
       v[2][x] = to_float(img[y1 + x0]); v[3][x] = to_float(img[y1 + x1]);
     }
@@ -287,12 +292,8 @@ bool row_generic(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const Aug
           pa[x] = table_ext(tab, n, static_cast<int>(fl) + bit);
         }
       } else if (kind == kDropout) {
-        const int k = static_cast<int>(st[10]);
-        for (int x = 0; x < Xo; ++x) {
-          if (!(w[x] > 0.0f)) continue;
-          const float p[3] = {pz[x], py[x], px[x]};
-          if (dropout_hole(st, p)) holes[x] |= 1 << k;
-        }
+        const float* const pr[3] = {pz, py, px};
+        augment_dropout_row(st, pr, w, holes, Xo);
       }
     }
     for (int x = 0; x < Xo; ++x) {
@@ -306,16 +307,29 @@ bool row_generic(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const Aug
     }
     // gather (gather_linear's arithmetic): taps per axis over the row, the eight corner lines,
     // vectorised lerps, then out = w * val (first live branch) or out + w * val
+    // (an axis whose coordinate is one float along the row gets its taps once)
     const float* pc[3] = {pz, py, px};
-    for (int k = 0; k < 3; ++k)
-      augment_taps_line(pc[k], S.nv[k], P.border, S.ftab[k], R.j0[k].data(), R.j1[k].data(), R.w1[k].data(),
-                        R.outside[k].data(), Xo);
-    const bool all_vary[3] = {true, true, true};
-    const Taps none[3] = {};
+    bool varies[3];
+    Taps t[3];
+    for (int k = 0; k < 3; ++k) {
+      const float* q = pc[k];
+      bool same = true;  // bit for bit (a -0 beside +0 just takes the per-voxel taps)
+      const std::uint32_t q0 = float_as_u32(q[0]);
+      for (int x = 1; x < Xo && same; ++x) same = float_as_u32(q[x]) == q0;
+      varies[k] = !same;
+      if (same) {
+        float p0[3] = {0.0f, 0.0f, 0.0f};
+        p0[k] = q[0];
+        t[k] = axis_taps(P, S, p0, k);
+      } else {
+        augment_taps_line(q, S.nv[k], P.border, S.ftab[k], R.j0[k].data(), R.j1[k].data(), R.w1[k].data(),
+                          R.outside[k].data(), Xo);
+      }
+    }
     const std::int64_t vin = static_cast<std::int64_t>(P.in_shape[0]) * P.in_shape[1] * P.in_shape[2];
     for (int c = 0; c < P.channels; ++c) {
       float* val = R.val.data();
-      gather_row(P, A.image + (b * P.channels + c) * vin, all_vary, none, R, Xo, val);
+      gather_row(P, A.image + (b * P.channels + c) * vin, varies, t, R, Xo, val);
       float* oc = out + c * vout;
       for (int x = 0; x < Xo; ++x) {
         if (!(w[x] > 0.0f)) continue;
@@ -331,7 +345,7 @@ bool row_generic(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const Aug
     if (!written[x])
       for (int c = 0; c < P.channels; ++c) out[c * vout + x] = P.fill;
   if (has_dropout)
-    for (int k = 0; k < kMaxDropout * Xo; ++k) any_hole = any_hole || H[k] > 0.0f;
+    for (int k = 0; k < kMaxDropout * Xo && !any_hole; ++k) any_hole = H[k] > 0.0f;
   if (A.mask && P.mask_channels > 0) {
     for (int x = 0; x < Xo; ++x) {
       const float p[3] = {R.bz[x], R.by[x], R.bx[x]};

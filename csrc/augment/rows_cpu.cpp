@@ -180,6 +180,40 @@ bool augment_elastic_row(const float* s, const float* ctrl, float* const p[3], i
   return true;
 }
 
+namespace {
+// floor_mod(nearest_int(u) - off, m) < h of dropout_hole in float arithmetic: every intermediate
+// is an integer below 2^23 in magnitude, so exact, and the same float quotient is floored; the
+// same answer as the integer version, without the integer multiply SSE2 lacks.
+BBB_HDI bool in_hole_f(float u, float off, float m, float h) {
+  u = u < -1048576.0f ? -1048576.0f : (u > 1048576.0f ? 1048576.0f : u);
+  const float a = floor_small_f(u + kRoundUp) - off;
+  const float q = floor_small_f(a / m);
+  float r = a - q * m;
+  r = r < 0.0f ? r + m : r;
+  r = r >= m ? r - m : r;
+  return r < h;
+}
+}  // namespace
+
+void augment_dropout_row(const float* st, const float* const p[3], const float* w, int* holes, int count) {
+  // dropout_hole's per-axis factors (in_hole_f), the stage's numbers hoisted out of the loop
+  const int bit = 1 << static_cast<int>(st[10]);
+  float unit[3], hole[3], off[3];
+  for (int a = 0; a < 3; ++a) {
+    unit[a] = static_cast<float>(static_cast<int>(st[1 + a]));
+    hole[a] = static_cast<float>(static_cast<int>(st[4 + a]));
+    off[a] = static_cast<float>(static_cast<int>(st[7 + a]));
+  }
+  const float *pz = p[0], *py = p[1], *px = p[2];
+  BBB_IVDEP for (int x = 0; x < count; ++x) {
+    const bool in0 = in_hole_f(pz[x], off[0], unit[0], hole[0]);
+    const bool in1 = in_hole_f(py[x], off[1], unit[1], hole[1]);
+    const bool in2 = in_hole_f(px[x], off[2], unit[2], hole[2]);
+    const bool in = (w[x] > 0.0f) & in0 & in1 & in2;
+    holes[x] |= in ? bit : 0;
+  }
+}
+
 void augment_lerp_lines(float* const v[8], const float* wz, const float* wy, const float* wx, float* out,
                         int n) {
   const float *v0 = v[0], *v1 = v[1], *v2 = v[2], *v3 = v[3], *v4 = v[4], *v5 = v[5], *v6 = v[6], *v7 = v[7];

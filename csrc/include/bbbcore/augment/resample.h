@@ -180,7 +180,7 @@ BBB_HDI int nearest_tap(float u, int n, const std::int32_t* tab, int border) {
 // Floor-mod for the dropout grid (m > 0, |a| < 2^21): a float quotient (no integer division,
 // which costs ~25 cycles) corrected to the exact remainder.
 BBB_HDI int floor_mod(int a, int m) {
-  const int q = static_cast<int>(floor_f(static_cast<float>(a) / static_cast<float>(m)));
+  const int q = static_cast<int>(floor_small_f(static_cast<float>(a) / static_cast<float>(m)));
   int r = a - q * m;
   r = r < 0 ? r + m : r;
   r = r >= m ? r - m : r;
@@ -190,7 +190,7 @@ BBB_HDI int floor_mod(int a, int m) {
 // Nearest voxel index, the coordinate clamped to +-2^20 (far outside any volume).
 BBB_HDI int nearest_int(float u) {
   u = u < -1048576.0f ? -1048576.0f : (u > 1048576.0f ? 1048576.0f : u);
-  return static_cast<int>(floor_f(u + kRoundUp));
+  return static_cast<int>(floor_small_f(u + kRoundUp));
 }
 
 BBB_HDI bool dropout_hole(const float* s, const float p[3]) {
@@ -198,7 +198,7 @@ BBB_HDI bool dropout_hole(const float* s, const float p[3]) {
   for (int a = 0; a < 3; ++a) {
     const int unit = static_cast<int>(s[1 + a]), h = static_cast<int>(s[4 + a]);
     const int off = static_cast<int>(s[7 + a]);
-    hole = hole && floor_mod(nearest_int(p[a]) - off, unit) < h;
+    hole = hole & (floor_mod(nearest_int(p[a]) - off, unit) < h);  // no short cut: vectorises
   }
   return hole;
 }
