@@ -36,11 +36,13 @@ void augment_normal_blocks(std::uint64_t seed, std::int64_t b, int op, int c, st
     const U32x4 w = rng(first + j, sub, stream);
     w0[j] = w.v[0]; w1[j] = w.v[1]; w2[j] = w.v[2]; w3[j] = w.v[3];
   }
-  // normal4_f, its outputs in place of the words (a word is read before its slot is written)
-  float* n0 = reinterpret_cast<float*>(w0);
-  float* n1 = reinterpret_cast<float*>(w1);
-  float* n2 = reinterpret_cast<float*>(w2);
-  float* n3 = reinterpret_cast<float*>(w3);
+  // normal4_f, lane by lane into four float arrays, then interleaved in block order
+  thread_local std::vector<float> normals;
+  normals.resize(static_cast<std::size_t>(nblk) * 4);
+  float* n0 = normals.data();
+  float* n1 = n0 + nblk;
+  float* n2 = n1 + nblk;
+  float* n3 = n2 + nblk;
   for (std::uint32_t j = 0; j < nblk; ++j) {
     float a0, a1, b0, b1;
     box_muller_f(w0[j], w1[j], a0, a1);
