@@ -62,10 +62,15 @@ void prepare_separable(const AugmentParams& P, const AugmentArgs<TI, TM>& A, con
   // the stages (output -> input): axis-aligned affines and dropouts; src[r] = the output axis
   // that input axis r follows, composed stage by stage
   int src[3] = {0, 1, 2};
+  int follows[kMaxStages][3];  // at a dropout stage: the output axis each coordinate follows
   for (int s = 0; s < S.n_stages; ++s) {
     const float* st = S.prog + kHeader + s * kStageLen;
     const int kind = static_cast<int>(st[0]);
-    if (kind == kDropout) { T.dropouts |= 1 << static_cast<int>(st[10]); continue; }
+    if (kind == kDropout) {
+      T.dropouts |= 1 << static_cast<int>(st[10]);
+      for (int a = 0; a < 3; ++a) follows[s][a] = src[a];
+      continue;
+    }
     if (kind != kAffine) return;
     int m[3];
     if (!affine_axis_map(st, m)) return;
@@ -85,23 +90,14 @@ void prepare_separable(const AugmentParams& P, const AugmentArgs<TI, TM>& A, con
       // one nonzero, so the other components enter as exact zeros)
       float p[3] = {0.0f, 0.0f, 0.0f};
       p[c] = static_cast<float>(i);
-      int follows[3] = {0, 1, 2};  // output axis that component a of p follows
       for (int s = 0; s < S.n_stages; ++s) {
         const float* st = S.prog + kHeader + s * kStageLen;
         if (static_cast<int>(st[0]) == kAffine) {
-          int m[3];
-          affine_axis_map(st, m);
           affine_apply(st, p);
-          const int prev[3] = {follows[0], follows[1], follows[2]};
-          for (int r = 0; r < 3; ++r) follows[r] = prev[m[r]];
-        } else {  // dropout: the per-axis factors of dropout_hole
+        } else {  // dropout: the factors of dropout_hole whose axis follows output axis c
           const int k = static_cast<int>(st[10]);
-          for (int a = 0; a < 3; ++a) {
-            if (follows[a] != c) continue;
-            const int unit = static_cast<int>(st[1 + a]), h = static_cast<int>(st[4 + a]);
-            const int off = static_cast<int>(st[7 + a]);
-            if (!(floor_mod(nearest_int(p[a]) - off, unit) < h)) T.hole[k][c][i] = 0;
-          }
+          for (int a = 0; a < 3; ++a)
+            if (follows[s][a] == c && !dropout_axis_in(st, a, p[a])) T.hole[k][c][i] = 0;
         }
       }
       for (int r = 0; r < 3; ++r) {

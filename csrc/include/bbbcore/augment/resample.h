@@ -193,13 +193,16 @@ BBB_HDI int nearest_int(float u) {
   return static_cast<int>(floor_small_f(u + kRoundUp));
 }
 
+// Factor a of the grid-dropout predicate (DROPOUT stage s): coordinate u lies in a hole along a.
+BBB_HDI bool dropout_axis_in(const float* s, int a, float u) {
+  const int unit = static_cast<int>(s[1 + a]), h = static_cast<int>(s[4 + a]);
+  const int off = static_cast<int>(s[7 + a]);
+  return floor_mod(nearest_int(u) - off, unit) < h;
+}
+
 BBB_HDI bool dropout_hole(const float* s, const float p[3]) {
   bool hole = true;
-  for (int a = 0; a < 3; ++a) {
-    const int unit = static_cast<int>(s[1 + a]), h = static_cast<int>(s[4 + a]);
-    const int off = static_cast<int>(s[7 + a]);
-    hole = hole & (floor_mod(nearest_int(p[a]) - off, unit) < h);  // no short cut: vectorises
-  }
+  for (int a = 0; a < 3; ++a) hole = hole & dropout_axis_in(s, a, p[a]);  // no short cut: vectorises
   return hole;
 }
 
