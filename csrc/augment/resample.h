@@ -34,10 +34,24 @@ void augment_resample_cuda(const AugmentParams& P, ImageType image_type, MaskTyp
 void augment_epilogue_row(const AugmentParams& P, const float* stats, const AugSample& S, std::int64_t b,
                           std::int64_t row, float* out, const float* H, bool any_hole);
 
-// CPU: the trilinear combination of gather_taps over a row, from the eight corner values of each
-// voxel (lines v[0..7] in gather_taps' order) and the per-voxel weights of input z, y, x.
-void augment_lerp_lines(float* const v[8], const float* wz, const float* wy, const float* wx, float* out,
-                        int n);
+// CPU: trilinear samples of one image channel along a row, gather_taps' values: per input axis a
+// (z, y, x) the physical plane indices j0[a][x], j1[a][x] of the two taps (clamped into the volume)
+// and the weight w1[a][x] of the second; the element offset of a corner is jz sz + jy sy + jx.
+// outside[x] != 0: every corner takes the fill. plane: the z weight is 0 along the whole row (only
+// the z0 corners are read: bilerp).
+void augment_gather_row(const float* img, std::int64_t sz, std::int64_t sy, const int* const j0[3],
+                        const int* const j1[3], const float* const w1[3], const unsigned char* outside,
+                        float fill, bool plane, float* dst, int n);
+void augment_gather_row(const std::uint8_t* img, std::int64_t sz, std::int64_t sy, const int* const j0[3],
+                        const int* const j1[3], const float* const w1[3], const unsigned char* outside,
+                        float fill, bool plane, float* dst, int n);
+void augment_gather_row(const std::uint16_t* img, std::int64_t sz, std::int64_t sy, const int* const j0[3],
+                        const int* const j1[3], const float* const w1[3], const unsigned char* outside,
+                        float fill, bool plane, float* dst, int n);
+
+// CPU: out[x] = trilerp of the corners v_k = L[k][I[k][x]] (gather_taps' order) and the weights.
+void augment_lines_lerp(const float* const L[8], const int* const I[8], const float* wz, const float* wy,
+                        const float* wx, float* out, int n);
 
 // CPU: taps_index over a line of coordinates u[0..count) along a virtual axis of n planes (border
 // aug::Border), the virtual indices mapped through `tab` when given (the axis' final table).

@@ -130,21 +130,25 @@ void prepare_separable(const AugmentParams& P, const AugmentArgs<TI, TM>& A, con
 struct RowScratch {
   std::vector<float> pz, py, px, w, bz, by, bx, bw;
   std::vector<int> holes, bholes, written, nearest;
-  std::vector<float> v[8], wz, wy, wx, val;
-  std::vector<std::int64_t> ob;
+  std::vector<float> wz, wy, wx, val;
   std::vector<int> j0[3], j1[3];
   std::vector<float> w1[3];
   std::vector<unsigned char> outside[3];
+  std::vector<int> c0[3], c1[3];    // gather_row: the taps of an axis fixed along the row
+  std::vector<float> cw[3];
+  std::vector<unsigned char> any;   // gather_row: outside along any axis
   std::vector<float> lines;  // separable_row: four padded input lines
   std::vector<float> columns;  // augment_elastic_row's reduced control columns
   ElasticColumns cache[1 << aug::kMaxBranchStages];
   void resize(int n) {
     for (auto* v : {&pz, &py, &px, &w, &bz, &by, &bx, &bw}) v->resize(n);
     for (auto* v : {&holes, &bholes, &written, &nearest}) v->resize(n);
-    for (int k = 0; k < 3; ++k) { j0[k].resize(n); j1[k].resize(n); w1[k].resize(n); outside[k].resize(n); }
-    for (auto& line : v) line.resize(n);
+    for (int k = 0; k < 3; ++k) {
+      j0[k].resize(n); j1[k].resize(n); w1[k].resize(n); outside[k].resize(n);
+      c0[k].resize(n); c1[k].resize(n); cw[k].resize(n);
+    }
+    any.resize(n);
     wz.resize(n); wy.resize(n); wx.resize(n); val.resize(n);
-    ob.resize(static_cast<std::size_t>(n) * 8);
   }
 };
 
@@ -156,67 +160,34 @@ template <class TI>
 void gather_row(const AugmentParams& P, const TI* img, const bool varies[3], const Taps t[3], RowScratch& R,
                 int Xo, float* dst) {
   const std::int64_t stride[3] = {static_cast<std::int64_t>(P.in_shape[1]) * P.in_shape[2], P.in_shape[2], 1};
-  float* w[3] = {R.wz.data(), R.wy.data(), R.wx.data()};
+  const int* j0[3];
+  const int* j1[3];
+  const float* w1[3];
   bool fixed_out = false;
   for (int k = 0; k < 3; ++k) {
-    const float* src = R.w1[k].data();
     if (varies[k]) {
-      for (int x = 0; x < Xo; ++x) w[k][x] = src[x];
-    } else {
-      for (int x = 0; x < Xo; ++x) w[k][x] = t[k].w1;
-      fixed_out = fixed_out || t[k].o0 < 0;
-    }
-  }
-  float* v[8];
-  for (int k = 0; k < 8; ++k) v[k] = R.v[k].data();
-  const float fill = P.fill;
-  if (!varies[0] && t[0].w1 == 0.0f && varies[2]) {
-    // one input plane for the whole row (a rotation about Z, no Z resize): trilerp reads the
-    // corners of the first Z tap only, so the second tap's lines alias them (no loads)
-    for (int k = 4; k < 8; ++k) v[k] = v[k - 4];
-    const std::int64_t zb = t[0].o0;
-    const bool vy = varies[1];
-    const std::int64_t ty0 = t[1].o0, ty1 = t[1].o1;
-    const unsigned char* oy = R.outside[1].data();
-    const unsigned char* ox = R.outside[2].data();
-    const int *jy0 = R.j0[1].data(), *jy1 = R.j1[1].data(), *jx0 = R.j0[2].data(), *jx1 = R.j1[2].data();
-    for (int x = 0; x < Xo; ++x) {
-      if (fixed_out || (vy && oy[x]) || ox[x]) {
-        for (int k = 0; k < 4; ++k) v[k][x] = fill;
-        continue;
-      }
-      const std::int64_t y0 = zb + (vy ? jy0[x] * stride[1] : ty0), y1 = zb + (vy ? jy1[x] * stride[1] : ty1);
-      const std::int64_t x0 = jx0[x], x1 = jx1[x];
-      v[0][x] = to_float(img[y0 + x0]); v[1][x] = to_float(img[y0 + x1]);
-      v[2][x] = to_float(img[y1 + x0]); v[3][x] = to_float(img[y1 + x1]);
-    }
-    augment_lerp_lines(v, w[0], w[1], w[2], dst, Xo);
-    return;
-  }
-  for (int x = 0; x < Xo; ++x) {
-    std::int64_t a0[3], a1[3];
-    bool out = fixed_out;
-    for (int k = 0; k < 3; ++k) {
-      if (varies[k]) {
-        out = out || R.outside[k][x] != 0;
-        a0[k] = R.j0[k][x] * stride[k];
-        a1[k] = R.j1[k][x] * stride[k];
-      } else {
-        a0[k] = t[k].o0;
-        a1[k] = t[k].o1;
-      }
-    }
-    if (out) {
-      for (int k = 0; k < 8; ++k) v[k][x] = fill;
+      j0[k] = R.j0[k].data(); j1[k] = R.j1[k].data(); w1[k] = R.w1[k].data();
       continue;
     }
-    const std::int64_t zy00 = a0[0] + a0[1], zy01 = a0[0] + a1[1], zy10 = a1[0] + a0[1], zy11 = a1[0] + a1[1];
-    v[0][x] = to_float(img[zy00 + a0[2]]); v[1][x] = to_float(img[zy00 + a1[2]]);
-    v[2][x] = to_float(img[zy01 + a0[2]]); v[3][x] = to_float(img[zy01 + a1[2]]);
-    v[4][x] = to_float(img[zy10 + a0[2]]); v[5][x] = to_float(img[zy10 + a1[2]]);
-    v[6][x] = to_float(img[zy11 + a0[2]]); v[7][x] = to_float(img[zy11 + a1[2]]);
+    // one tap pair for the row: its plane indices (any in-volume index when outside: not read)
+    const bool out = t[k].o0 < 0;
+    fixed_out = fixed_out || out;
+    const int a = out ? 0 : static_cast<int>(t[k].o0 / stride[k]), c = out ? 0 : static_cast<int>(t[k].o1 / stride[k]);
+    const float w = t[k].w1;
+    int* c0 = R.c0[k].data();
+    int* c1 = R.c1[k].data();
+    float* cw = R.cw[k].data();
+    for (int x = 0; x < Xo; ++x) { c0[x] = a; c1[x] = c; cw[x] = w; }
+    j0[k] = c0; j1[k] = c1; w1[k] = cw;
   }
-  augment_lerp_lines(v, w[0], w[1], w[2], dst, Xo);
+  unsigned char* any = R.any.data();
+  const unsigned char* o[3] = {R.outside[0].data(), R.outside[1].data(), R.outside[2].data()};
+  const unsigned char f = fixed_out ? 1 : 0;
+  const unsigned char m0 = varies[0] ? 1 : 0, m1 = varies[1] ? 1 : 0, m2 = varies[2] ? 1 : 0;
+  for (int x = 0; x < Xo; ++x) any[x] = f | (o[0][x] & m0) | (o[1][x] & m1) | (o[2][x] & m2);
+  // one input plane for the whole row (a rotation about Z, no Z resize): only its four corners
+  const bool plane = !varies[0] && t[0].w1 == 0.0f;
+  augment_gather_row(img, stride[0], stride[1], j0, j1, w1, any, P.fill, plane, dst, Xo);
 }
 
 // Any program, one row: each branch combination runs stage by stage over the whole row (tight
@@ -354,8 +325,8 @@ bool row_generic(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const Aug
 // Separable row: input axis `vary` follows output x (taps T.taps[vary][x]), the other two input
 // axes keep the row's taps t[]. The (at most four) input lines along `vary` that the row reads are
 // converted once into padded float lines (element 0 holds the fill, element 1 + i plane i); then
-// the eight corner values of every voxel are plain indexed loads, and lerp_lines combines them
-// with gather_taps' arithmetic (vectorised): the same values as gather_taps, voxel by voxel.
+// the eight corner values of every voxel are plain indexed loads, combined with gather_taps'
+// arithmetic in the same loop (augment_lines_lerp): the same values as gather_taps, voxel by voxel.
 template <class TI, class TM>
 void separable_row(const AugmentParams& P, const AugmentArgs<TI, TM>& A, std::int64_t b, float* out,
                    std::int64_t vout, const Taps t[3], int vary, const Separable& T, RowScratch& R) {
@@ -421,16 +392,14 @@ void separable_row(const AugmentParams& P, const AugmentArgs<TI, TM>& A, std::in
       for (int x = 0; x < Xo; ++x) oc[x] = l[i0[x]];
       continue;
     }
-    float* v[8];
+    const float* lk[8];
+    const int* ik[8];
     for (int k = 0; k < 8; ++k) {
-      v[k] = R.v[k].data();
       const int bit[3] = {(k >> 2) & 1, (k >> 1) & 1, k & 1};  // corner k's (z, y, x) tap
-      const float* l = L[bit[f0] * 2 + bit[f1]];
-      const int* idx = bit[vary] ? i1 : i0;
-      float* vk = v[k];
-      for (int x = 0; x < Xo; ++x) vk[x] = l[idx[x]];
+      lk[k] = L[bit[f0] * 2 + bit[f1]];
+      ik[k] = bit[vary] ? i1 : i0;
     }
-    augment_lerp_lines(v, w[0], w[1], w[2], oc, Xo);
+    augment_lines_lerp(lk, ik, w[0], w[1], w[2], oc, Xo);
   }
 }
 

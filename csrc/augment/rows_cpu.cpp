@@ -1,12 +1,16 @@
 // The CPU's vectorised row loops of bbbcore::augment_resample: the epilogue (one op at a time over an
-// output row), the trilinear lerps, the linear taps of a line of coordinates and the ELASTIC
-// displacement along a row. Compiled with -fno-trapping-math (CMakeLists.txt) so that the loops
-// vectorise (gcc may then if-convert selects over floating-point operations; the IEEE results are
-// the same); every voxel gets the values of the per-voxel functions of bbbcore/augment/resample.h
-// (the GPU's order and arithmetic).
+// output row), the linear taps of a line of coordinates, the ELASTIC displacement and the grid
+// dropout along a row, and the trilinear gathers (from the input or from padded lines). Compiled with -fno-trapping-math and -fno-thread-jumps
+// (CMakeLists.txt) so that the loops vectorise: gcc may then if-convert selects over floating-point
+// operations (the IEEE results are the same), and it does not thread a clamp into the floor that
+// follows it (which leaves control flow in the loop for targets with SSE4.1). Every voxel gets the
+// values of the per-voxel functions of bbbcore/augment/resample.h (the GPU's order and
+// arithmetic). Each loop is compiled for the x86-64 baseline and for AVX2 (bbbcore/cpu_isa.h):
+// the same source and floats, twice the lanes where the CPU has AVX2.
 #include <vector>
 
 #include "augment/resample.h"
+#include "bbbcore/cpu_isa.h"
 
 // The row loops read and write distinct arrays: without this gcc gives up on the many pairwise
 // alias checks (more than --param vect-max-version-for-alias-checks) and does not vectorise.
@@ -21,7 +25,7 @@ namespace bbb {
 namespace {
 // augment_normal4 for blocks first .. first + nblk - 1 into z[4 * nblk]: the same values, as
 // structure-of-arrays loops the compiler vectorises (Philox words, then Box–Muller, lane by lane).
-void augment_normal_blocks(std::uint64_t seed, std::int64_t b, int op, int c, std::uint32_t first,
+BBB_HDI void augment_normal_blocks(std::uint64_t seed, std::int64_t b, int op, int c, std::uint32_t first,
                            std::uint32_t nblk, float* z) {
   thread_local std::vector<std::uint32_t> words;
   words.resize(static_cast<std::size_t>(nblk) * 4);
@@ -55,8 +59,9 @@ void augment_normal_blocks(std::uint64_t seed, std::int64_t b, int op, int c, st
 }
 }  // namespace
 
-void augment_epilogue_row(const AugmentParams& P, const float* stats, const AugSample& S, std::int64_t b,
-                          std::int64_t row, float* out, const float* H, bool any_hole) {
+namespace {
+BBB_HDI void epilogue_row_body(const AugmentParams& P, const float* stats, const AugSample& S, std::int64_t b,
+                               std::int64_t row, float* out, const float* H, bool any_hole) {
   using namespace aug;
   const int Xo = P.out_shape[2];
   const std::int64_t vout = static_cast<std::int64_t>(P.out_shape[0]) * P.out_shape[1] * Xo;
@@ -95,10 +100,19 @@ void augment_epilogue_row(const AugmentParams& P, const float* stats, const AugS
     }
   }
 }
+BBB_ISA_DISPATCH(epilogue_row, (const AugmentParams& P, const float* stats, const AugSample& S, std::int64_t b,
+                                std::int64_t row, float* out, const float* H, bool any_hole),
+                 epilogue_row_body(P, stats, S, b, row, out, H, any_hole))
+}  // namespace
+
+void augment_epilogue_row(const AugmentParams& P, const float* stats, const AugSample& S, std::int64_t b,
+                          std::int64_t row, float* out, const float* H, bool any_hole) {
+  BBB_ISA_CALL(epilogue_row, (P, stats, S, b, row, out, H, any_hole));
+}
 
 namespace {
 template <int kBorder>
-void taps_line(const float* u, int n, int* j0, int* j1, float* w1, unsigned char* outside, int count) {
+BBB_HDI void taps_line(const float* u, int n, int* j0, int* j1, float* w1, unsigned char* outside, int count) {
   BBB_IVDEP for (int x = 0; x < count; ++x) {
     int a, c;
     float w;
@@ -107,25 +121,33 @@ void taps_line(const float* u, int n, int* j0, int* j1, float* w1, unsigned char
     j0[x] = a; j1[x] = c; w1[x] = w; outside[x] = o ? 1 : 0;
   }
 }
-}  // namespace
 
-void augment_taps_line(const float* u, int n, int border, const std::int32_t* tab, int* j0, int* j1,
-                       float* w1, unsigned char* outside, int count) {
-  // the border as a template argument: a runtime border keeps gcc from vectorising the loop
+// the border as a template argument: a runtime border keeps gcc from vectorising the loop
+BBB_HDI void taps_line_body(const float* u, int n, int border, const std::int32_t* tab, int* j0, int* j1,
+                            float* w1, unsigned char* outside, int count) {
   if (border == aug::kConstant) taps_line<aug::kConstant>(u, n, j0, j1, w1, outside, count);
   else if (border == aug::kNearest) taps_line<aug::kNearest>(u, n, j0, j1, w1, outside, count);
   else taps_line<aug::kReflect>(u, n, j0, j1, w1, outside, count);
   if (tab)
     for (int x = 0; x < count; ++x) { j0[x] = tab[j0[x]]; j1[x] = tab[j1[x]]; }
 }
+BBB_ISA_DISPATCH(taps_line_isa, (const float* u, int n, int border, const std::int32_t* tab, int* j0, int* j1,
+                                 float* w1, unsigned char* outside, int count),
+                 taps_line_body(u, n, border, tab, j0, j1, w1, outside, count))
+}  // namespace
 
-bool augment_elastic_row(const float* s, const float* ctrl, float* const p[3], int count,
-                         std::vector<float>& columns) {
+void augment_taps_line(const float* u, int n, int border, const std::int32_t* tab, int* j0, int* j1,
+                       float* w1, unsigned char* outside, int count) {
+  BBB_ISA_CALL(taps_line_isa, (u, n, border, tab, j0, j1, w1, outside, count));
+}
+
+namespace {
+// augment_elastic_row once o0 and o1 are known to hold one value along the row.
+BBB_HDI void elastic_row_body(const float* s, const float* ctrl, float* const p[3], int count,
+                              std::vector<float>& columns) {
   const int g[3] = {static_cast<int>(s[1]), static_cast<int>(s[2]), static_cast<int>(s[3])};
   const int o0 = static_cast<int>(s[8]), o1 = static_cast<int>(s[9]), o2 = static_cast<int>(s[10]);
   const float q0 = p[o0][0], q1 = p[o1][0];
-  for (int x = 1; x < count; ++x)
-    if (!(p[o0][x] == q0 && p[o1][x] == q1)) return false;
   const int stride[3] = {g[1] * g[2], g[2], 1};
   const int plane = g[0] * g[1] * g[2];
   const float* c = ctrl + static_cast<int>(s[4]);
@@ -179,6 +201,19 @@ bool augment_elastic_row(const float* s, const float* ctrl, float* const p[3], i
     d2 += a * c2[i]; d2 += bb * c2[i + 1]; d2 += cc * c2[i + 2]; d2 += dd * c2[i + 3];
     pz[x] = pz[x] + d0; py[x] = py[x] + d1; px[x] = px[x] + d2;
   }
+}
+BBB_ISA_DISPATCH(elastic_row, (const float* s, const float* ctrl, float* const p[3], int count,
+                               std::vector<float>& columns),
+                 elastic_row_body(s, ctrl, p, count, columns))
+}  // namespace
+
+bool augment_elastic_row(const float* s, const float* ctrl, float* const p[3], int count,
+                         std::vector<float>& columns) {
+  const int o0 = static_cast<int>(s[8]), o1 = static_cast<int>(s[9]);
+  const float q0 = p[o0][0], q1 = p[o1][0];
+  for (int x = 1; x < count; ++x)
+    if (!(p[o0][x] == q0 && p[o1][x] == q1)) return false;
+  BBB_ISA_CALL(elastic_row, (s, ctrl, p, count, columns));
   return true;
 }
 
@@ -195,9 +230,8 @@ BBB_HDI bool in_hole_f(float u, float off, float m, float h) {
   r = r >= m ? r - m : r;
   return r < h;
 }
-}  // namespace
 
-void augment_dropout_row(const float* st, const float* const p[3], const float* w, int* holes, int count) {
+BBB_HDI void dropout_row_body(const float* st, const float* const p[3], const float* w, int* holes, int count) {
   // dropout_hole's per-axis factors (in_hole_f), the stage's numbers hoisted out of the loop
   const int bit = 1 << static_cast<int>(st[10]);
   float unit[3], hole[3], off[3];
@@ -215,12 +249,90 @@ void augment_dropout_row(const float* st, const float* const p[3], const float* 
     holes[x] |= in ? bit : 0;
   }
 }
+BBB_ISA_DISPATCH(dropout_row, (const float* st, const float* const p[3], const float* w, int* holes, int count),
+                 dropout_row_body(st, p, w, holes, count))
+}  // namespace
 
-void augment_lerp_lines(float* const v[8], const float* wz, const float* wy, const float* wx, float* out,
-                        int n) {
-  const float *v0 = v[0], *v1 = v[1], *v2 = v[2], *v3 = v[3], *v4 = v[4], *v5 = v[5], *v6 = v[6], *v7 = v[7];
-  BBB_IVDEP for (int i = 0; i < n; ++i)
-    out[i] = trilerp(v0[i], v1[i], v2[i], v3[i], v4[i], v5[i], v6[i], v7[i], wz[i], wy[i], wx[i]);
+void augment_dropout_row(const float* st, const float* const p[3], const float* w, int* holes, int count) {
+  BBB_ISA_CALL(dropout_row, (st, p, w, holes, count));
+}
+
+namespace {
+// augment_gather_row: the eight (plane: four) corner offsets of every voxel, then the loads and
+// trilerp/bilerp in one loop (no corner lines in memory). The tap indices are clamped into the
+// volume, so every load is in bounds; a voxel outside takes the fill at every corner after the load.
+template <class TI>
+BBB_HDI void gather_row_body(const TI* img, std::int64_t sz, std::int64_t sy, const int* const j0[3],
+                             const int* const j1[3], const float* const w1[3], const unsigned char* outside,
+                             float fill, bool plane, float* dst, int n) {
+  const int *jz0 = j0[0], *jz1 = j1[0], *jy0 = j0[1], *jy1 = j1[1], *jx0 = j0[2], *jx1 = j1[2];
+  const float *wz = w1[0], *wy = w1[1], *wx = w1[2];
+  if (plane) {
+    BBB_IVDEP for (int x = 0; x < n; ++x) {
+      const std::int64_t z = jz0[x] * sz;
+      const std::int64_t r0 = z + jy0[x] * sy, r1 = z + jy1[x] * sy;
+      const bool o = outside[x] != 0;
+      const float v0 = o ? fill : to_float(img[r0 + jx0[x]]), v1 = o ? fill : to_float(img[r0 + jx1[x]]);
+      const float v2 = o ? fill : to_float(img[r1 + jx0[x]]), v3 = o ? fill : to_float(img[r1 + jx1[x]]);
+      dst[x] = bilerp(v0, v1, v2, v3, wy[x], wx[x]);
+    }
+    return;
+  }
+  BBB_IVDEP for (int x = 0; x < n; ++x) {
+    const std::int64_t z0 = jz0[x] * sz, z1 = jz1[x] * sz, y0 = jy0[x] * sy, y1 = jy1[x] * sy;
+    const std::int64_t r00 = z0 + y0, r01 = z0 + y1, r10 = z1 + y0, r11 = z1 + y1;
+    const int a = jx0[x], c = jx1[x];
+    const bool o = outside[x] != 0;
+    const float v0 = o ? fill : to_float(img[r00 + a]), v1 = o ? fill : to_float(img[r00 + c]);
+    const float v2 = o ? fill : to_float(img[r01 + a]), v3 = o ? fill : to_float(img[r01 + c]);
+    const float v4 = o ? fill : to_float(img[r10 + a]), v5 = o ? fill : to_float(img[r10 + c]);
+    const float v6 = o ? fill : to_float(img[r11 + a]), v7 = o ? fill : to_float(img[r11 + c]);
+    dst[x] = trilerp(v0, v1, v2, v3, v4, v5, v6, v7, wz[x], wy[x], wx[x]);
+  }
+}
+#define BBB_GATHER_ROW_PARAMS(TI)                                                                        \
+  (const TI* img, std::int64_t sz, std::int64_t sy, const int* const j0[3], const int* const j1[3],     \
+   const float* const w1[3], const unsigned char* outside, float fill, bool plane, float* dst, int n)
+BBB_ISA_DISPATCH(gather_row_f32, BBB_GATHER_ROW_PARAMS(float),
+                 gather_row_body(img, sz, sy, j0, j1, w1, outside, fill, plane, dst, n))
+BBB_ISA_DISPATCH(gather_row_u8, BBB_GATHER_ROW_PARAMS(std::uint8_t),
+                 gather_row_body(img, sz, sy, j0, j1, w1, outside, fill, plane, dst, n))
+BBB_ISA_DISPATCH(gather_row_u16, BBB_GATHER_ROW_PARAMS(std::uint16_t),
+                 gather_row_body(img, sz, sy, j0, j1, w1, outside, fill, plane, dst, n))
+
+// augment_lines_lerp: the corner loads from the padded lines and trilerp in one loop.
+BBB_HDI void lines_lerp_body(const float* const L[8], const int* const I[8], const float* wz, const float* wy,
+                             const float* wx, float* out, int n) {
+  const float *l0 = L[0], *l1 = L[1], *l2 = L[2], *l3 = L[3], *l4 = L[4], *l5 = L[5], *l6 = L[6], *l7 = L[7];
+  const int *i0 = I[0], *i1 = I[1], *i2 = I[2], *i3 = I[3], *i4 = I[4], *i5 = I[5], *i6 = I[6], *i7 = I[7];
+  BBB_IVDEP for (int x = 0; x < n; ++x)
+    out[x] = trilerp(l0[i0[x]], l1[i1[x]], l2[i2[x]], l3[i3[x]], l4[i4[x]], l5[i5[x]], l6[i6[x]], l7[i7[x]],
+                     wz[x], wy[x], wx[x]);
+}
+BBB_ISA_DISPATCH(lines_lerp, (const float* const L[8], const int* const I[8], const float* wz, const float* wy,
+                              const float* wx, float* out, int n),
+                 lines_lerp_body(L, I, wz, wy, wx, out, n))
+}  // namespace
+
+void augment_gather_row(const float* img, std::int64_t sz, std::int64_t sy, const int* const j0[3],
+                        const int* const j1[3], const float* const w1[3], const unsigned char* outside,
+                        float fill, bool plane, float* dst, int n) {
+  BBB_ISA_CALL(gather_row_f32, (img, sz, sy, j0, j1, w1, outside, fill, plane, dst, n));
+}
+void augment_gather_row(const std::uint8_t* img, std::int64_t sz, std::int64_t sy, const int* const j0[3],
+                        const int* const j1[3], const float* const w1[3], const unsigned char* outside,
+                        float fill, bool plane, float* dst, int n) {
+  BBB_ISA_CALL(gather_row_u8, (img, sz, sy, j0, j1, w1, outside, fill, plane, dst, n));
+}
+void augment_gather_row(const std::uint16_t* img, std::int64_t sz, std::int64_t sy, const int* const j0[3],
+                        const int* const j1[3], const float* const w1[3], const unsigned char* outside,
+                        float fill, bool plane, float* dst, int n) {
+  BBB_ISA_CALL(gather_row_u16, (img, sz, sy, j0, j1, w1, outside, fill, plane, dst, n));
+}
+
+void augment_lines_lerp(const float* const L[8], const int* const I[8], const float* wz, const float* wy,
+                        const float* wx, float* out, int n) {
+  BBB_ISA_CALL(lines_lerp, (L, I, wz, wy, wx, out, n));
 }
 
 }  // namespace bbb

@@ -2,7 +2,10 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <stdexcept>
 #include <string>
+
+#include "bbbcore/cpu_isa.h"
 
 #if defined(BBBCORE_WITH_CUDA)
 #include <cuda_runtime_api.h>
@@ -39,6 +42,7 @@ py::dict build_info() {
   d["openmp"] = "";
 #endif
   d["compiler"] = BBBCORE_CXX_COMPILER;
+  d["cpu_isa"] = std::string(bbb::cpu_isa_name(bbb::cpu_isa_supported()));
   d["build_type"] = BBBCORE_BUILD_TYPE;
   return d;
 }
@@ -58,12 +62,21 @@ py::tuple cuda_device_count() {
 #endif
 }
 
+bbb::CpuIsa isa_from_name(const std::string& name) {
+  if (name == "baseline") return bbb::CpuIsa::kBaseline;
+  if (name == "avx2") return bbb::CpuIsa::kAvx2;
+  if (name == "auto") return bbb::cpu_isa_supported();
+  throw std::invalid_argument("set_cpu_isa: isa must be 'auto', 'baseline' or 'avx2', got '" + name + "'");
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "bbbcore native kernels (torch-free; pointers in, pointers out)";
   m.def("build_info", &build_info);
   m.def("cuda_device_count", &cuda_device_count);
+  m.def("cpu_isa", []() { return std::string(bbb::cpu_isa_name(bbb::cpu_isa())); });
+  m.def("set_cpu_isa", [](const std::string& name) { bbb::set_cpu_isa(isa_from_name(name)); }, py::arg("isa"));
   bind_core(m);
   bind_twophoton(m);
   bind_augment(m);

@@ -7,8 +7,8 @@ APIs import it for you).
 """
 from __future__ import annotations
 
-from bbbcore._native import build_info, has_cuda
+from bbbcore._native import build_info, cpu_isa, has_cuda, use_cpu_isa
 
 __version__ = "0.1.0"
 
-__all__ = ["build_info", "has_cuda", "__version__"]
+__all__ = ["build_info", "cpu_isa", "has_cuda", "use_cpu_isa", "__version__"]

@@ -21,7 +21,9 @@ def build_info() -> dict:
     Returns:
         dict with ``version``, ``with_cuda`` (bool), ``cuda_archs`` (e.g. ``"80,90"``),
         ``cuda_version``, ``openmp`` (OpenMP spec version, ``""`` without OpenMP), ``compiler``,
-        ``build_type``, and ``cuda_devices`` (devices visible now; 0 without a driver or GPU).
+        ``build_type``, ``cpu_isa`` (the best instruction set of the CPU kernels' dispatched loops
+        on this CPU: ``"avx2"`` or ``"baseline"``) and ``cuda_devices`` (devices visible now; 0
+        without a driver or GPU).
 
     Example:
         >>> import bbbcore
@@ -45,6 +47,38 @@ def has_cuda() -> bool:
         return False
     n, _ = _device_count()
     return n > 0 and torch.cuda.is_available()
+
+
+CPU_ISAS = ("baseline", "avx2")
+
+
+def cpu_isa() -> str:
+    """The instruction set the CPU kernels' dispatched loops use now: ``"avx2"`` where the CPU has
+    it, ``"baseline"`` (x86-64 SSE2, or any other architecture) otherwise or when lowered by
+    :func:`use_cpu_isa` or the environment variable ``BBBCORE_CPU_ISA=baseline``. Both give the
+    same numbers, bit for bit; AVX2 is faster."""
+    return str(_C.cpu_isa())
+
+
+@contextmanager
+def use_cpu_isa(isa: str):
+    """Run the enclosed CPU kernels with ``isa`` (``"baseline"``, ``"avx2"`` or ``"auto"``), then
+    restore the previous choice (process-wide, not per thread).
+
+    Raises:
+        ValueError: ``isa`` unknown, or not supported by this CPU.
+    """
+    if isa not in CPU_ISAS + ("auto",):
+        raise ValueError(f"use_cpu_isa: isa must be 'auto', 'baseline' or 'avx2', got {isa!r}")
+    previous = cpu_isa()
+    try:
+        _C.set_cpu_isa(isa)
+    except ValueError as e:  # pybind11 maps std::invalid_argument to ValueError
+        raise ValueError(f"use_cpu_isa: {e}") from None
+    try:
+        yield
+    finally:
+        _C.set_cpu_isa(previous)
 
 
 def check_device(fn: str, t: torch.Tensor) -> None:

@@ -239,7 +239,7 @@ BBB_HDI void elastic_cell(const float* s, const int g[3], int a, float x, float&
   float u = s[5 + a] * x;
   const float top = static_cast<float>(g[a] - 1);
   u = u < 0.0f ? 0.0f : (u > top ? top : u);
-  fl = floor_f(u);
+  fl = floor_small_f(u);  // u in [0, 31]: exact, and branch-free (vectorises)
   t = u - fl;
 }
 
@@ -390,19 +390,24 @@ BBB_HDI void affine_apply(const float* st, float p[3]) {
   p[0] = q[0]; p[1] = q[1]; p[2] = q[2];
 }
 
+// Bilinear combination of four corners (order y0x0, y0x1, y1x0, y1x1): lerps a + w (b - a) along x,
+// then y; an axis whose weight is 0 takes its line's value. trilerp's first stages.
+BBB_HDI float bilerp(float v0, float v1, float v2, float v3, float wy, float wx) {
+  const bool ex = wx == 0.0f, ey = wy == 0.0f;
+  const float x0 = ex ? v0 : v0 + wx * (v1 - v0);
+  const float x1 = ex ? v2 : v2 + wx * (v3 - v2);
+  return ey ? x0 : x0 + wy * (x1 - x0);
+}
+
 // Trilinear combination of the eight corners (order z0y0x0, z0y0x1, z0y1x0, ..., z1y1x1): lerps
 // a + w (b - a) along x, then y, then z (exact on constant regions); an axis whose weight is 0
-// takes its plane's value. The one definition of this arithmetic (GPU, CPU rows, CPU lines).
+// takes its plane's value (wz = 0: the z0 plane's bilerp, whatever the z1 corners hold). The one
+// definition of this arithmetic (GPU, CPU rows, CPU lines).
 BBB_HDI float trilerp(float v0, float v1, float v2, float v3, float v4, float v5, float v6, float v7,
                       float wz, float wy, float wx) {
-  const bool ex = wx == 0.0f, ey = wy == 0.0f, ez = wz == 0.0f;
-  const float x00 = ex ? v0 : v0 + wx * (v1 - v0);
-  const float x01 = ex ? v2 : v2 + wx * (v3 - v2);
-  const float x10 = ex ? v4 : v4 + wx * (v5 - v4);
-  const float x11 = ex ? v6 : v6 + wx * (v7 - v6);
-  const float y0 = ey ? x00 : x00 + wy * (x01 - x00);
-  const float y1 = ey ? x10 : x10 + wy * (x11 - x10);
-  return ez ? y0 : y0 + wz * (y1 - y0);
+  const float y0 = bilerp(v0, v1, v2, v3, wy, wx);
+  const float y1 = bilerp(v4, v5, v6, v7, wy, wx);
+  return wz == 0.0f ? y0 : y0 + wz * (y1 - y0);
 }
 
 // Element offsets of the eight trilinear corners, in trilerp's order (negative: outside).
