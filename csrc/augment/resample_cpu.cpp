@@ -137,6 +137,14 @@ struct RowScratch {
   std::vector<int> c0[3], c1[3];    // gather_row: the taps of an axis fixed along the row
   std::vector<float> cw[3];
   std::vector<unsigned char> any;   // gather_row: outside along any axis
+  // row_plane_branch: the prefix coordinates of the row, and the last two branch rows
+  std::vector<float> q[3];
+  struct BranchRow {
+    std::int64_t b = -1;
+    int y = -1, k = 0;
+    std::vector<float> val, p[3];
+    std::vector<int> holes;
+  } keep[2];
   std::vector<float> lines;  // separable_row: four padded input lines
   std::vector<float> columns;  // augment_elastic_row's reduced control columns
   ElasticColumns cache[1 << aug::kMaxBranchStages];
@@ -148,6 +156,7 @@ struct RowScratch {
       c0[k].resize(n); c1[k].resize(n); cw[k].resize(n);
     }
     any.resize(n);
+    for (auto& v : q) v.resize(n);
     wz.resize(n); wy.resize(n); wx.resize(n); val.resize(n);
   }
 };
@@ -190,6 +199,103 @@ void gather_row(const AugmentParams& P, const TI* img, const bool varies[3], con
   augment_gather_row(img, stride[0], stride[1], j0, j1, w1, any, P.fill, plane, dst, Xo);
 }
 
+// Stages [s0, s1) of a program over the row's coordinates R.pz/py/px (weights R.w: a voxel whose
+// weight is not > 0 is left alone; hole bits into R.holes, the nearest-branch flags into R.nearest),
+// an AXISMAP taking the branch bit (combo >> bi) & 1 and advancing bi. Per voxel the same BBB_HD
+// calls in the same order as augment_voxel_spatial.
+inline void stages_row(const AugSample& S, int s0, int s1, int combo, int& bi, RowScratch& R, int Xo) {
+  using namespace aug;
+  float* pz = R.pz.data(); float* py = R.py.data(); float* px = R.px.data(); float* w = R.w.data();
+  int* holes = R.holes.data(); int* nearest = R.nearest.data();
+  for (int s = s0; s < s1; ++s) {
+    const float* st = S.prog + kHeader + s * kStageLen;
+    const int kind = static_cast<int>(st[0]);
+    if (kind == kAffine) {
+      for (int x = 0; x < Xo; ++x) {
+        float p[3] = {pz[x], py[x], px[x]};
+        affine_apply(st, p);
+        pz[x] = p[0]; py[x] = p[1]; px[x] = p[2];
+      }
+    } else if (kind == kElastic) {
+      float* const pr[3] = {pz, py, px};
+      if (augment_elastic_row(st, S.crow, pr, Xo, R.columns)) continue;
+      ElasticColumns& cc = R.cache[combo];  // a fresh column cache for this row's voxels
+      cc.stage = nullptr;
+      cc.stamp = 0;
+      for (int& tg : cc.tag) tg = -1;
+      for (int x = 0; x < Xo; ++x) {
+        if (!(w[x] > 0.0f)) continue;
+        const float p[3] = {pz[x], py[x], px[x]};
+        float d[3];
+        elastic_displacement(st, S.crow, p, d, R.cache + combo);
+        pz[x] = p[0] + d[0]; py[x] = p[1] + d[1]; px[x] = p[2] + d[2];
+      }
+    } else if (kind == kAxisMap) {
+      const int a = static_cast<int>(st[1]), n = static_cast<int>(st[2]);
+      const std::int32_t* tab = S.trow + static_cast<int>(st[3]);
+      const int bit = (combo >> bi) & 1;
+      ++bi;
+      float* pa = a == 0 ? pz : (a == 1 ? py : px);
+      for (int x = 0; x < Xo; ++x) {
+        if (!(w[x] > 0.0f)) continue;
+        const float u = clamp_coord(pa[x], n);
+        const float fl = floor_f(u);
+        const float f = u - fl;
+        if (bit != (f + kRoundUp >= 1.0f ? 1 : 0)) nearest[x] = 0;
+        w[x] *= bit ? f : 1.0f - f;
+        pa[x] = table_ext(tab, n, static_cast<int>(fl) + bit);
+      }
+    } else if (kind == kDropout) {
+      const float* const pr[3] = {pz, py, px};
+      augment_dropout_row(st, pr, w, holes, Xo);
+    }
+  }
+}
+
+// The row's coordinates R.pz/py/px gathered from every image channel (gather_linear's values) into
+// dst + c * Xo: taps per axis over the row (an axis whose coordinate is one float along the row
+// gets its taps once), then the fused gathers.
+template <class TI, class TM>
+void gather_channels(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const AugSample& S, std::int64_t b,
+                     RowScratch& R, int Xo, float* dst) {
+  const float* pc[3] = {R.pz.data(), R.py.data(), R.px.data()};
+  bool varies[3];
+  Taps t[3];
+  for (int k = 0; k < 3; ++k) {
+    const float* q = pc[k];
+    bool same = true;  // bit for bit (a -0 beside +0 just takes the per-voxel taps)
+    const std::uint32_t q0 = float_as_u32(q[0]);
+    for (int x = 1; x < Xo && same; ++x) same = float_as_u32(q[x]) == q0;
+    varies[k] = !same;
+    if (same) {
+      float p0[3] = {0.0f, 0.0f, 0.0f};
+      p0[k] = q[0];
+      t[k] = axis_taps(P, S, p0, k);
+    } else {
+      augment_taps_line(q, S.nv[k], P.border, S.ftab[k], R.j0[k].data(), R.j1[k].data(), R.w1[k].data(),
+                        R.outside[k].data(), Xo);
+    }
+  }
+  const std::int64_t vin = static_cast<std::int64_t>(P.in_shape[0]) * P.in_shape[1] * P.in_shape[2];
+  for (int c = 0; c < P.channels; ++c)
+    gather_row(P, A.image + (b * P.channels + c) * vin, varies, t, R, Xo, dst + static_cast<std::size_t>(c) * Xo);
+}
+
+inline void init_row(RowScratch& R, int z, int y, int Xo) {
+  float* pz = R.pz.data(); float* py = R.py.data(); float* px = R.px.data(); float* w = R.w.data();
+  int* holes = R.holes.data(); int* nearest = R.nearest.data();
+  for (int x = 0; x < Xo; ++x) {
+    pz[x] = static_cast<float>(z); py[x] = static_cast<float>(y); px[x] = static_cast<float>(x);
+    w[x] = 1.0f; holes[x] = 0; nearest[x] = 1;
+  }
+}
+
+inline bool has_dropout(const AugSample& S) {
+  for (int s = 0; s < S.n_stages; ++s)
+    if (static_cast<int>(S.prog[aug::kHeader + s * aug::kStageLen]) == aug::kDropout) return true;
+  return false;
+}
+
 // Any program, one row: each branch combination runs stage by stage over the whole row (tight
 // loops instead of interpreting the program per voxel), then gathers. Per voxel the same BBB_HD
 // calls in the same order as augment_voxel_spatial, so the same values.
@@ -208,95 +314,27 @@ bool row_generic(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const Aug
   std::fill(R.by.begin(), R.by.begin() + Xo, 0.0f);
   std::fill(R.bx.begin(), R.bx.begin() + Xo, 0.0f);
   std::fill(R.bholes.begin(), R.bholes.begin() + Xo, 0);
-  bool has_dropout = false;
-  for (int s = 0; s < S.n_stages; ++s)
-    has_dropout = has_dropout || static_cast<int>(S.prog[kHeader + s * kStageLen]) == kDropout;
+  R.val.resize(static_cast<std::size_t>(P.channels) * Xo);
   const int combos = 1 << S.n_branch;
   for (int combo = 0; combo < combos; ++combo) {
-    float* pz = R.pz.data(); float* py = R.py.data(); float* px = R.px.data(); float* w = R.w.data();
-    int* holes = R.holes.data(); int* nearest = R.nearest.data();
-    for (int x = 0; x < Xo; ++x) {
-      pz[x] = static_cast<float>(z); py[x] = static_cast<float>(y); px[x] = static_cast<float>(x);
-      w[x] = 1.0f; holes[x] = 0; nearest[x] = 1;
-    }
+    init_row(R, z, y, Xo);
     int bi = 0;
-    for (int s = 0; s < S.n_stages; ++s) {
-      const float* st = S.prog + kHeader + s * kStageLen;
-      const int kind = static_cast<int>(st[0]);
-      if (kind == kAffine) {
-        for (int x = 0; x < Xo; ++x) {
-          float p[3] = {pz[x], py[x], px[x]};
-          affine_apply(st, p);
-          pz[x] = p[0]; py[x] = p[1]; px[x] = p[2];
-        }
-      } else if (kind == kElastic) {
-        float* const pr[3] = {pz, py, px};
-        if (augment_elastic_row(st, S.crow, pr, Xo, R.columns)) continue;
-        ElasticColumns& cc = R.cache[combo];  // a fresh column cache for this row's voxels
-        cc.stage = nullptr;
-        cc.stamp = 0;
-        for (int& tg : cc.tag) tg = -1;
-        for (int x = 0; x < Xo; ++x) {
-          if (!(w[x] > 0.0f)) continue;
-          const float p[3] = {pz[x], py[x], px[x]};
-          float d[3];
-          elastic_displacement(st, S.crow, p, d, R.cache + combo);
-          pz[x] = p[0] + d[0]; py[x] = p[1] + d[1]; px[x] = p[2] + d[2];
-        }
-      } else if (kind == kAxisMap) {
-        const int a = static_cast<int>(st[1]), n = static_cast<int>(st[2]);
-        const std::int32_t* tab = S.trow + static_cast<int>(st[3]);
-        const int bit = (combo >> bi) & 1;
-        ++bi;
-        float* pa = a == 0 ? pz : (a == 1 ? py : px);
-        for (int x = 0; x < Xo; ++x) {
-          if (!(w[x] > 0.0f)) continue;
-          const float u = clamp_coord(pa[x], n);
-          const float fl = floor_f(u);
-          const float f = u - fl;
-          if (bit != (f + kRoundUp >= 1.0f ? 1 : 0)) nearest[x] = 0;
-          w[x] *= bit ? f : 1.0f - f;
-          pa[x] = table_ext(tab, n, static_cast<int>(fl) + bit);
-        }
-      } else if (kind == kDropout) {
-        const float* const pr[3] = {pz, py, px};
-        augment_dropout_row(st, pr, w, holes, Xo);
-      }
-    }
+    stages_row(S, 0, S.n_stages, combo, bi, R, Xo);
+    const float* w = R.w.data();
+    const int* holes = R.holes.data();
     for (int x = 0; x < Xo; ++x) {
       if (!(w[x] > 0.0f)) continue;
       if (holes[x])
         for (int k = 0; k < kMaxDropout; ++k)
           if ((holes[x] >> k) & 1) H[k * Xo + x] += w[x];
-      if (nearest[x]) {
-        R.bw[x] = w[x]; R.bz[x] = pz[x]; R.by[x] = py[x]; R.bx[x] = px[x]; R.bholes[x] = holes[x];
+      if (R.nearest[x]) {
+        R.bw[x] = w[x]; R.bz[x] = R.pz[x]; R.by[x] = R.py[x]; R.bx[x] = R.px[x]; R.bholes[x] = holes[x];
       }
     }
-    // gather (gather_linear's arithmetic): taps per axis over the row, the eight corner lines,
-    // vectorised lerps, then out = w * val (first live branch) or out + w * val
-    // (an axis whose coordinate is one float along the row gets its taps once)
-    const float* pc[3] = {pz, py, px};
-    bool varies[3];
-    Taps t[3];
-    for (int k = 0; k < 3; ++k) {
-      const float* q = pc[k];
-      bool same = true;  // bit for bit (a -0 beside +0 just takes the per-voxel taps)
-      const std::uint32_t q0 = float_as_u32(q[0]);
-      for (int x = 1; x < Xo && same; ++x) same = float_as_u32(q[x]) == q0;
-      varies[k] = !same;
-      if (same) {
-        float p0[3] = {0.0f, 0.0f, 0.0f};
-        p0[k] = q[0];
-        t[k] = axis_taps(P, S, p0, k);
-      } else {
-        augment_taps_line(q, S.nv[k], P.border, S.ftab[k], R.j0[k].data(), R.j1[k].data(), R.w1[k].data(),
-                          R.outside[k].data(), Xo);
-      }
-    }
-    const std::int64_t vin = static_cast<std::int64_t>(P.in_shape[0]) * P.in_shape[1] * P.in_shape[2];
+    // out = w * val (first live branch) or out + w * val
+    gather_channels(P, A, S, b, R, Xo, R.val.data());
     for (int c = 0; c < P.channels; ++c) {
-      float* val = R.val.data();
-      gather_row(P, A.image + (b * P.channels + c) * vin, varies, t, R, Xo, val);
+      const float* val = R.val.data() + static_cast<std::size_t>(c) * Xo;
       float* oc = out + c * vout;
       for (int x = 0; x < Xo; ++x) {
         if (!(w[x] > 0.0f)) continue;
@@ -311,12 +349,134 @@ bool row_generic(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const Aug
   for (int x = 0; x < Xo; ++x)
     if (!written[x])
       for (int c = 0; c < P.channels; ++c) out[c * vout + x] = P.fill;
-  if (has_dropout)
+  if (has_dropout(S))
     for (int k = 0; k < kMaxDropout * Xo && !any_hole; ++k) any_hole = H[k] > 0.0f;
   if (A.mask && P.mask_channels > 0) {
     for (int x = 0; x < Xo; ++x) {
       const float p[3] = {R.bz[x], R.by[x], R.bx[x]};
       gather_mask(P, A, S, b, row + x, vout, p, R.bw[x], R.bholes[x]);
+    }
+  }
+  return any_hole;
+}
+
+// The stage of a program's one AXISMAP when the stages before it are axis-aligned affines that make
+// the table's axis follow output z alone (so the other axes do not depend on z), else -1. Along an
+// output row the table coordinate is then one float: both branches have the row's plane and weight,
+// and all a branch computes after the table (the rest of the chain, the gather, the holes, the
+// mask's coordinates) depends on (kept plane, y, x) only, not on z.
+inline int plane_branch_stage(const AugSample& S) {
+  using namespace aug;
+  if (S.n_branch != 1) return -1;
+  int src[3] = {0, 1, 2};
+  for (int s = 0; s < S.n_stages; ++s) {
+    const float* st = S.prog + kHeader + s * kStageLen;
+    const int kind = static_cast<int>(st[0]);
+    if (kind == kAxisMap) return src[static_cast<int>(st[1])] == 0 ? s : -1;
+    int m[3];
+    if (kind != kAffine || !affine_axis_map(st, m)) return -1;
+    const int prev[3] = {src[0], src[1], src[2]};
+    for (int r = 0; r < 3; ++r) src[r] = prev[m[r]];
+  }
+  return -1;
+}
+
+// Row (z, y) of a program with plane_branch_stage s_ax >= 0: row_generic's values, each branch row
+// (kept plane k, y) computed once and kept in R.keep for the next output z (rows of such samples
+// run with z fastest, and consecutive z read the same kept planes): about one branch evaluation
+// per row instead of two. The branch's weight enters only through w > 0 after the table, so a
+// kept row serves any z. Per voxel the same values, in the same order, as row_generic.
+template <class TI, class TM>
+bool row_plane_branch(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const AugSample& S, std::int64_t b,
+                      int z, int y, int s_ax, float* H /* [kMaxDropout, Xo] */, RowScratch& R) {
+  using namespace aug;
+  const int Xo = P.out_shape[2];
+  const std::int64_t vout = static_cast<std::int64_t>(P.out_shape[0]) * P.out_shape[1] * Xo;
+  const std::int64_t row = (static_cast<std::int64_t>(z) * P.out_shape[1] + y) * Xo;
+  float* out = A.out + b * P.channels * vout + row;
+  // the prefix over the row, then the table coordinate (one float along the row)
+  init_row(R, z, y, Xo);
+  int bi = 0;
+  stages_row(S, 0, s_ax, 0, bi, R, Xo);
+  const float* st = S.prog + kHeader + s_ax * kStageLen;
+  const int a = static_cast<int>(st[1]), n = static_cast<int>(st[2]);
+  const std::int32_t* tab = S.trow + static_cast<int>(st[3]);
+  std::vector<float>* pv[3] = {&R.pz, &R.py, &R.px};
+  const float u = clamp_coord((*pv[a])[0], n);
+  const float fl = floor_f(u);
+  const float f = u - fl;
+  const float wb[2] = {1.0f * (1.0f - f), 1.0f * f};
+  const int near = f + kRoundUp >= 1.0f ? 1 : 0;
+  const bool live[2] = {wb[0] > 0.0f, wb[1] > 0.0f};
+  // the kept rows of both branches: found, or computed into a slot the other branch does not hold
+  int slot[2] = {-1, -1};
+  for (int bit = 0; bit < 2; ++bit) {
+    if (!live[bit]) continue;
+    const int k = static_cast<int>(fl) + bit;
+    for (int j = 0; j < 2; ++j)
+      if (R.keep[j].b == b && R.keep[j].y == y && R.keep[j].k == k) slot[bit] = j;
+  }
+  bool saved = false;
+  for (int bit = 0; bit < 2; ++bit) {
+    if (!live[bit] || slot[bit] >= 0) continue;
+    const int other = slot[1 - bit];
+    const int j = other == 0 ? 1 : 0;
+    slot[bit] = j;
+    RowScratch::BranchRow& K = R.keep[j];
+    const int k = static_cast<int>(fl) + bit;
+    if (!saved) {  // the prefix coordinates, for a second computed branch
+      for (int c = 0; c < 3; ++c) std::copy(pv[c]->begin(), pv[c]->begin() + Xo, R.q[c].begin());
+      saved = true;
+    } else {
+      for (int c = 0; c < 3; ++c) std::copy(R.q[c].begin(), R.q[c].begin() + Xo, pv[c]->begin());
+    }
+    float* pa = pv[a]->data();
+    const float tk = table_ext(tab, n, k);
+    float* w = R.w.data();
+    int* holes = R.holes.data();
+    for (int x = 0; x < Xo; ++x) { pa[x] = tk; w[x] = 1.0f; holes[x] = 0; }
+    int bj = 1;
+    stages_row(S, s_ax + 1, S.n_stages, bit, bj, R, Xo);
+    K.b = b; K.y = y; K.k = k;
+    K.val.resize(static_cast<std::size_t>(P.channels) * Xo);
+    gather_channels(P, A, S, b, R, Xo, K.val.data());
+    for (int c = 0; c < 3; ++c) K.p[c].assign(pv[c]->begin(), pv[c]->begin() + Xo);
+    K.holes.assign(R.holes.begin(), R.holes.begin() + Xo);
+  }
+  // row_generic's accumulation, branch 0 then branch 1
+  for (int k = 0; k < kMaxDropout * Xo; ++k) H[k] = 0.0f;
+  bool first = true;
+  for (int bit = 0; bit < 2; ++bit) {
+    if (!live[bit]) continue;
+    const RowScratch::BranchRow& K = R.keep[slot[bit]];
+    const float w = wb[bit];
+    const int* holes = K.holes.data();
+    for (int x = 0; x < Xo; ++x)
+      if (holes[x])
+        for (int k = 0; k < kMaxDropout; ++k)
+          if ((holes[x] >> k) & 1) H[k * Xo + x] += w;
+    for (int c = 0; c < P.channels; ++c) {
+      const float* val = K.val.data() + static_cast<std::size_t>(c) * Xo;
+      float* oc = out + c * vout;
+      if (first) {
+        for (int x = 0; x < Xo; ++x) oc[x] = w * val[x];
+      } else {
+        for (int x = 0; x < Xo; ++x) oc[x] = oc[x] + w * val[x];
+      }
+    }
+    first = false;
+  }
+  if (first)  // no live branch (a non-finite coordinate): the fill, as row_generic
+    for (int c = 0; c < P.channels; ++c)
+      for (int x = 0; x < Xo; ++x) out[c * vout + x] = P.fill;
+  bool any_hole = false;
+  if (has_dropout(S))
+    for (int k = 0; k < kMaxDropout * Xo && !any_hole; ++k) any_hole = H[k] > 0.0f;
+  if (A.mask && P.mask_channels > 0) {
+    const RowScratch::BranchRow* K = live[near] ? &R.keep[slot[near]] : nullptr;
+    for (int x = 0; x < Xo; ++x) {
+      const float p[3] = {K ? K->p[0][x] : 0.0f, K ? K->p[1][x] : 0.0f, K ? K->p[2][x] : 0.0f};
+      gather_mask(P, A, S, b, row + x, vout, p, K ? wb[near] : -1.0f, K ? K->holes[x] : 0);
     }
   }
   return any_hole;
@@ -404,7 +564,7 @@ void separable_row(const AugmentParams& P, const AugmentArgs<TI, TM>& A, std::in
 }
 
 template <class TI, class TM>
-void augment_row(const AugmentParams& P, const AugmentArgs<TI, TM>& A, std::int64_t b, int z, int y,
+void augment_row(const AugmentParams& P, const AugmentArgs<TI, TM>& A, std::int64_t b, int z, int y, int s_plane,
                  float* H /* [kMaxDropout, Xo] scratch */, Separable& T, RowScratch& R) {
   using namespace aug;
   const int Zo = P.out_shape[0], Yo = P.out_shape[1], Xo = P.out_shape[2];
@@ -490,6 +650,8 @@ void augment_row(const AugmentParams& P, const AugmentArgs<TI, TM>& A, std::int6
         gather_mask(P, A, S, b, row + x, vout, p, 1.0f, 0);
       }
     }
+  } else if (s_plane >= 0) {
+    any_hole = row_plane_branch(P, A, S, b, z, y, s_plane, H, R);
   } else {
     any_hole = row_generic(P, A, S, b, z, y, H, R);
   }
@@ -503,6 +665,9 @@ struct CpuRun {
     const AugmentArgs<TI, TM> A = augment_args<TI, TM>(buf);
     const int Zo = P.out_shape[0], Yo = P.out_shape[1], Xo = P.out_shape[2];
     const std::int64_t rows = P.batch * Zo * Yo;
+    // samples whose rows run with z fastest (row_plane_branch keeps branch rows for the next z)
+    std::vector<int> s_plane(static_cast<std::size_t>(P.batch));
+    for (std::int64_t b = 0; b < P.batch; ++b) s_plane[b] = plane_branch_stage(decode_sample(P, A, b));
 #pragma omp parallel
     {
       std::vector<float> H(static_cast<std::size_t>(aug::kMaxDropout) * Xo);
@@ -512,8 +677,10 @@ struct CpuRun {
       for (std::int64_t r = 0; r < rows; ++r) {
         const std::int64_t b = r / (static_cast<std::int64_t>(Zo) * Yo);
         const int zy = static_cast<int>(r - b * Zo * Yo);
-        const int z = zy / Yo, y = zy - z * Yo;
-        augment_row<TI, TM>(P, A, b, z, y, H.data(), T, R);
+        const int sp = s_plane[b];
+        const int z = sp >= 0 ? zy % Zo : zy / Yo;
+        const int y = sp >= 0 ? zy / Zo : zy - z * Yo;
+        augment_row<TI, TM>(P, A, b, z, y, sp, H.data(), T, R);
       }
     }
   }

@@ -106,6 +106,22 @@ def test_row_paths_match_reference(device, border):
         "elastic then rotation": A.Compose([el, A.Rotate(limit_deg=25, axes=(0, 1), p=1.0)]),
         "elastic, drop plane": A.Compose([el, A.RandomDropPlane(drop_fraction=0.3, axes=(0,), p=1.0),
                                           A.Resize((10, 12, 12))]),
+        # one drop-plane table that follows output z: branch rows kept across z (row_plane_branch)
+        "dropout, flips, drop plane": A.Compose([
+            A.GridDropout(ratio=0.5, unit_size=(2, 5), fill=-1.0, mask_fill=9, p=1.0),
+            A.GaussianNoise(std=(0.05, 0.1), p=0.5), A.RandomRotate90(axes=(1, 2), p=0.5),
+            A.Flip(axis=0, p=0.5), A.RandomDropPlane(drop_fraction=0.3, axes=(0,), p=1.0),
+            A.Resize((13, 12, 12))]),
+        "rotation, drop plane": A.Compose([A.Rotate(limit_deg=25, axes=(0, 1), p=1.0),
+                                           A.RandomDropPlane(drop_fraction=0.3, axes=(0,), p=1.0),
+                                           A.Resize((7, 12, 12))]),
+        # the table's axis follows output y (rot90 in the (Z, Y) plane after it): generic rows
+        "drop plane y": A.Compose([A.Rotate(limit_deg=25, axes=(0, 1), p=1.0),
+                                   A.RandomDropPlane(drop_fraction=0.3, axes=(1,), p=1.0),
+                                   A.Resize((10, 12, 12))]),
+        "drop plane, rot90 zy": A.Compose([A.Rotate(limit_deg=25, axes=(1,), p=1.0),
+                                           A.RandomDropPlane(drop_fraction=0.3, axes=(0,), p=1.0),
+                                           A.RandomRotate90(axes=(0, 1), p=1.0), A.Resize((10, 12, 12))]),
     }
     rng = np.random.default_rng(7)
     for name, aug in chains.items():
