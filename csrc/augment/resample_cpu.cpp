@@ -137,11 +137,13 @@ struct RowScratch {
   std::vector<int> c0[3], c1[3];    // gather_row: the taps of an axis fixed along the row
   std::vector<float> cw[3];
   std::vector<unsigned char> any;   // gather_row: outside along any axis
-  // row_plane_branch: the prefix coordinates of the row, and the last two branch rows
-  std::vector<float> q[3];
+  // row_plane_branch: the prefix coordinates of the row, and the last two branch rows (kept plane
+  // k of the line `line`: output y or z); row_table_x: the table cell and fraction of each voxel
+  std::vector<float> q[3], tf, vrow;
+  std::vector<int> tk;
   struct BranchRow {
     std::int64_t b = -1;
-    int y = -1, k = 0;
+    int line = -1, k = 0;
     std::vector<float> val, p[3];
     std::vector<int> holes;
   } keep[2];
@@ -157,6 +159,7 @@ struct RowScratch {
     }
     any.resize(n);
     for (auto& v : q) v.resize(n);
+    tf.resize(n); tk.resize(n);
     wz.resize(n); wy.resize(n); wx.resize(n); val.resize(n);
   }
 };
@@ -360,11 +363,13 @@ bool row_generic(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const Aug
   return any_hole;
 }
 
-// The stage of a program's one AXISMAP when the stages before it are axis-aligned affines that make
-// the table's axis follow output z alone (so the other axes do not depend on z), else -1. Along an
-// output row the table coordinate is then one float: both branches have the row's plane and weight,
-// and all a branch computes after the table (the rest of the chain, the gather, the holes, the
-// mask's coordinates) depends on (kept plane, y, x) only, not on z.
+// 4 s + o for a program whose one AXISMAP (stage s) follows axis-aligned affines only, o the output
+// axis its table's axis then follows (the other axes do not depend on output o); else -1. All a
+// branch computes after the table (the rest of the chain, the gather, the holes, the mask's
+// coordinates) then depends on the kept plane and the two other output axes, not on output o:
+// o = 0 or 1, the table coordinate is one float along a row (row_plane_branch keeps branch rows
+// from one output row to the next); o = 2, it varies along the row, whose voxels share the kept
+// planes (row_table_x evaluates each kept plane once).
 inline int plane_branch_stage(const AugSample& S) {
   using namespace aug;
   if (S.n_branch != 1) return -1;
@@ -372,7 +377,7 @@ inline int plane_branch_stage(const AugSample& S) {
   for (int s = 0; s < S.n_stages; ++s) {
     const float* st = S.prog + kHeader + s * kStageLen;
     const int kind = static_cast<int>(st[0]);
-    if (kind == kAxisMap) return src[static_cast<int>(st[1])] == 0 ? s : -1;
+    if (kind == kAxisMap) return 4 * s + src[static_cast<int>(st[1])];
     int m[3];
     if (kind != kAffine || !affine_axis_map(st, m)) return -1;
     const int prev[3] = {src[0], src[1], src[2]};
@@ -381,14 +386,15 @@ inline int plane_branch_stage(const AugSample& S) {
   return -1;
 }
 
-// Row (z, y) of a program with plane_branch_stage s_ax >= 0: row_generic's values, each branch row
-// (kept plane k, y) computed once and kept in R.keep for the next output z (rows of such samples
-// run with z fastest, and consecutive z read the same kept planes): about one branch evaluation
-// per row instead of two. The branch's weight enters only through w > 0 after the table, so a
-// kept row serves any z. Per voxel the same values, in the same order, as row_generic.
+// Row (z, y) of a program with plane_branch_stage 4 s_ax + o, o = 0 or 1: row_generic's values,
+// each branch row (kept plane k, line: y for o = 0, z for o = 1) computed once and kept in R.keep
+// for the next row along output o (rows of o = 0 samples run with z fastest; consecutive rows read
+// the same kept planes): about one branch evaluation per row instead of two. The branch's weight
+// enters only through w > 0 after the table, so a kept row serves any row of its line. Per voxel
+// the same values, in the same order, as row_generic.
 template <class TI, class TM>
 bool row_plane_branch(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const AugSample& S, std::int64_t b,
-                      int z, int y, int s_ax, float* H /* [kMaxDropout, Xo] */, RowScratch& R) {
+                      int z, int y, int s_ax, int o, float* H /* [kMaxDropout, Xo] */, RowScratch& R) {
   using namespace aug;
   const int Xo = P.out_shape[2];
   const std::int64_t vout = static_cast<std::int64_t>(P.out_shape[0]) * P.out_shape[1] * Xo;
@@ -409,12 +415,13 @@ bool row_plane_branch(const AugmentParams& P, const AugmentArgs<TI, TM>& A, cons
   const int near = f + kRoundUp >= 1.0f ? 1 : 0;
   const bool live[2] = {wb[0] > 0.0f, wb[1] > 0.0f};
   // the kept rows of both branches: found, or computed into a slot the other branch does not hold
+  const int line = o == 0 ? y : z;
   int slot[2] = {-1, -1};
   for (int bit = 0; bit < 2; ++bit) {
     if (!live[bit]) continue;
     const int k = static_cast<int>(fl) + bit;
     for (int j = 0; j < 2; ++j)
-      if (R.keep[j].b == b && R.keep[j].y == y && R.keep[j].k == k) slot[bit] = j;
+      if (R.keep[j].b == b && R.keep[j].line == line && R.keep[j].k == k) slot[bit] = j;
   }
   bool saved = false;
   for (int bit = 0; bit < 2; ++bit) {
@@ -437,7 +444,7 @@ bool row_plane_branch(const AugmentParams& P, const AugmentArgs<TI, TM>& A, cons
     for (int x = 0; x < Xo; ++x) { pa[x] = tk; w[x] = 1.0f; holes[x] = 0; }
     int bj = 1;
     stages_row(S, s_ax + 1, S.n_stages, bit, bj, R, Xo);
-    K.b = b; K.y = y; K.k = k;
+    K.b = b; K.line = line; K.k = k;
     K.val.resize(static_cast<std::size_t>(P.channels) * Xo);
     gather_channels(P, A, S, b, R, Xo, K.val.data());
     for (int c = 0; c < 3; ++c) K.p[c].assign(pv[c]->begin(), pv[c]->begin() + Xo);
@@ -477,6 +484,122 @@ bool row_plane_branch(const AugmentParams& P, const AugmentArgs<TI, TM>& A, cons
     for (int x = 0; x < Xo; ++x) {
       const float p[3] = {K ? K->p[0][x] : 0.0f, K ? K->p[1][x] : 0.0f, K ? K->p[2][x] : 0.0f};
       gather_mask(P, A, S, b, row + x, vout, p, K ? wb[near] : -1.0f, K ? K->holes[x] : 0);
+    }
+  }
+  return any_hole;
+}
+
+// Row (z, y) of a program with plane_branch_stage 4 s_ax + 2: the table coordinate varies along the
+// row, and voxel x blends kept planes fl(x) and fl(x) + 1, shared with its neighbours. Every kept
+// plane the row touches is evaluated once, as a virtual row (the table's axis at the plane, the
+// other axes at the row's prefix values), then each voxel combines its two entries as row_generic
+// combines its branches: the same values, in the same order, from about half the evaluations.
+template <class TI, class TM>
+bool row_table_x(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const AugSample& S, std::int64_t b,
+                 int z, int y, int s_ax, float* H /* [kMaxDropout, Xo] */, RowScratch& R) {
+  using namespace aug;
+  const int Xo = P.out_shape[2];
+  const std::int64_t vout = static_cast<std::int64_t>(P.out_shape[0]) * P.out_shape[1] * Xo;
+  const std::int64_t row = (static_cast<std::int64_t>(z) * P.out_shape[1] + y) * Xo;
+  float* out = A.out + b * P.channels * vout + row;
+  init_row(R, z, y, Xo);
+  int bi = 0;
+  stages_row(S, 0, s_ax, 0, bi, R, Xo);
+  const float* st = S.prog + kHeader + s_ax * kStageLen;
+  const int a = static_cast<int>(st[1]), n = static_cast<int>(st[2]);
+  const std::int32_t* tab = S.trow + static_cast<int>(st[3]);
+  std::vector<float>* pv[3] = {&R.pz, &R.py, &R.px};
+  // each voxel's cell and fraction (stages_row's AXISMAP arithmetic), and the planes in use
+  int* tk = R.tk.data();
+  float* tf = R.tf.data();
+  int kmin = 0, kmax = -1;
+  bool any = false;
+  for (int x = 0; x < Xo; ++x) {
+    const float u = clamp_coord((*pv[a])[x], n);
+    const float fl = floor_f(u);
+    const float f = u - fl;
+    tf[x] = f;
+    tk[x] = 0;
+    const bool l0 = 1.0f * (1.0f - f) > 0.0f, l1 = 1.0f * f > 0.0f;
+    if (!l0 && !l1) continue;  // (a non-finite coordinate)
+    const int k = static_cast<int>(fl);
+    tk[x] = k;
+    const int lo = l0 ? k : k + 1, hi = l1 ? k + 1 : k;
+    if (!any || lo < kmin) kmin = lo;
+    if (!any || hi > kmax) kmax = hi;
+    any = true;
+  }
+  const int L = any ? kmax - kmin + 1 : 0;
+  float q[3];
+  for (int c = 0; c < 3; ++c) q[c] = (*pv[c])[0];
+  const int C = P.channels;
+  float* V = nullptr;
+  if (L > Xo) {  // more kept planes than voxels (a downscaling resize): longer scratch rows
+    R.resize(L);
+    tk = R.tk.data();
+    tf = R.tf.data();
+  }
+  if (L > 0) {
+    float* w = R.w.data();
+    int* holes = R.holes.data();
+    for (int c = 0; c < 3; ++c) {
+      float* pc = pv[c]->data();
+      if (c == a) {
+        for (int i = 0; i < L; ++i) pc[i] = table_ext(tab, n, kmin + i);
+      } else {
+        for (int i = 0; i < L; ++i) pc[i] = q[c];
+      }
+    }
+    for (int i = 0; i < L; ++i) { w[i] = 1.0f; holes[i] = 0; }
+    int bj = 1;
+    stages_row(S, s_ax + 1, S.n_stages, 0, bj, R, L);
+    R.vrow.resize(static_cast<std::size_t>(C) * L);
+    V = R.vrow.data();
+    gather_channels(P, A, S, b, R, L, V);
+  }
+  // row_generic's accumulation per voxel: branch 0 (plane fl, weight 1 - f), then branch 1
+  for (int k = 0; k < kMaxDropout * Xo; ++k) H[k] = 0.0f;
+  const int* vh = R.holes.data();
+  bool any_hole = false;
+  const bool dropout = has_dropout(S);
+  for (int x = 0; x < Xo; ++x) {
+    const float f = tf[x];
+    const float w0 = 1.0f * (1.0f - f), w1 = 1.0f * f;
+    const bool l0 = w0 > 0.0f, l1 = w1 > 0.0f;
+    const int i0 = tk[x] - kmin, i1 = i0 + 1;
+    for (int c = 0; c < C; ++c) {
+      float& o = out[c * vout + x];
+      const float* Vc = V + static_cast<std::size_t>(c) * L;
+      if (l0 && l1) o = w0 * Vc[i0] + w1 * Vc[i1];
+      else if (l0) o = w0 * Vc[i0];
+      else if (l1) o = w1 * Vc[i1];
+      else o = P.fill;
+    }
+    if (dropout) {
+      const int h0 = l0 ? vh[i0] : 0, h1 = l1 ? vh[i1] : 0;
+      for (int k = 0; k < kMaxDropout; ++k) {
+        if ((h0 >> k) & 1) H[k * Xo + x] += w0;
+        if ((h1 >> k) & 1) H[k * Xo + x] += w1;
+      }
+      any_hole = any_hole || h0 || h1;
+    }
+  }
+  if (A.mask && P.mask_channels > 0) {
+    const float* fz = R.pz.data();
+    const float* fy = R.py.data();
+    const float* fx = R.px.data();
+    for (int x = 0; x < Xo; ++x) {
+      const float f = tf[x];
+      const int near = f + kRoundUp >= 1.0f ? 1 : 0;
+      const float wn = near ? 1.0f * f : 1.0f * (1.0f - f);
+      if (!(wn > 0.0f)) {
+        const float p[3] = {0.0f, 0.0f, 0.0f};
+        gather_mask(P, A, S, b, row + x, vout, p, -1.0f, 0);
+        continue;
+      }
+      const int i = tk[x] - kmin + near;
+      const float p[3] = {fz[i], fy[i], fx[i]};
+      gather_mask(P, A, S, b, row + x, vout, p, wn, vh[i]);
     }
   }
   return any_hole;
@@ -650,8 +773,10 @@ void augment_row(const AugmentParams& P, const AugmentArgs<TI, TM>& A, std::int6
         gather_mask(P, A, S, b, row + x, vout, p, 1.0f, 0);
       }
     }
+  } else if (s_plane >= 0 && (s_plane & 3) == 2) {
+    any_hole = row_table_x(P, A, S, b, z, y, s_plane >> 2, H, R);
   } else if (s_plane >= 0) {
-    any_hole = row_plane_branch(P, A, S, b, z, y, s_plane, H, R);
+    any_hole = row_plane_branch(P, A, S, b, z, y, s_plane >> 2, s_plane & 3, H, R);
   } else {
     any_hole = row_generic(P, A, S, b, z, y, H, R);
   }
@@ -665,7 +790,8 @@ struct CpuRun {
     const AugmentArgs<TI, TM> A = augment_args<TI, TM>(buf);
     const int Zo = P.out_shape[0], Yo = P.out_shape[1], Xo = P.out_shape[2];
     const std::int64_t rows = P.batch * Zo * Yo;
-    // samples whose rows run with z fastest (row_plane_branch keeps branch rows for the next z)
+    // plane_branch_stage of each sample; rows of those whose table follows output z run with z
+    // fastest (row_plane_branch keeps branch rows for the next z)
     std::vector<int> s_plane(static_cast<std::size_t>(P.batch));
     for (std::int64_t b = 0; b < P.batch; ++b) s_plane[b] = plane_branch_stage(decode_sample(P, A, b));
 #pragma omp parallel
@@ -678,8 +804,9 @@ struct CpuRun {
         const std::int64_t b = r / (static_cast<std::int64_t>(Zo) * Yo);
         const int zy = static_cast<int>(r - b * Zo * Yo);
         const int sp = s_plane[b];
-        const int z = sp >= 0 ? zy % Zo : zy / Yo;
-        const int y = sp >= 0 ? zy / Zo : zy - z * Yo;
+        const bool zfast = sp >= 0 && (sp & 3) == 0;
+        const int z = zfast ? zy % Zo : zy / Yo;
+        const int y = zfast ? zy / Zo : zy - z * Yo;
         augment_row<TI, TM>(P, A, b, z, y, sp, H.data(), T, R);
       }
     }

@@ -91,12 +91,30 @@ def test_dropout_between_axis_aligned_stages_matches_reference(device, border):
         assert holes > 0  # the mask fills occurred
 
 
+def _branch_row_path(prog):
+    """The CPU row path of a program with drop-plane branches (resample_cpu.cpp,
+    plane_branch_stage): the output axis (0, 1, 2) that its one table follows behind axis-aligned
+    affines, else "generic"."""
+    if prog.n_branch != 1:
+        return "generic" if prog.n_branch else None
+    src = [0, 1, 2]
+    for st in prog.stages:
+        if st[0] == "axismap":
+            return src[st[1]]
+        m = np.asarray(st[1])[:3, :3] if st[0] == "affine" else None
+        if m is None or any(np.count_nonzero(m[r]) != 1 for r in range(3)):
+            return "generic"
+        src = [src[int(np.flatnonzero(m[r])[0])] for r in range(3)]
+    return "generic"
+
+
 @pytest.mark.parametrize("border", ["constant", "nearest", "reflect"])
 def test_row_paths_match_reference(device, border):
     """The CPU's row paths against the reference: a rotation about Z at the input's size (one input
     plane per output row), an elastic field after an axis-aligned map (its columns once per row),
-    an elastic field after a rotation (no fixed axes along a row: per-voxel columns), and both
-    with a drop-plane branch."""
+    an elastic field after a rotation (no fixed axes along a row: per-voxel columns), one
+    drop-plane table behind axis-aligned maps following output z, y or x (branch rows kept across
+    rows, or kept planes shared along a row), and two tables (generic branches)."""
     x, m = _inputs(B=4, C=2, seed=6)
     el = A.ElasticTransform(max_displacement=2.0, num_control_points=(4, 5, 6), p=1.0)
     chains = {
@@ -115,17 +133,36 @@ def test_row_paths_match_reference(device, border):
         "rotation, drop plane": A.Compose([A.Rotate(limit_deg=25, axes=(0, 1), p=1.0),
                                            A.RandomDropPlane(drop_fraction=0.3, axes=(0,), p=1.0),
                                            A.Resize((7, 12, 12))]),
-        # the table's axis follows output y (rot90 in the (Z, Y) plane after it): generic rows
+        # ... that follows output y (branch rows kept across y)
         "drop plane y": A.Compose([A.Rotate(limit_deg=25, axes=(0, 1), p=1.0),
                                    A.RandomDropPlane(drop_fraction=0.3, axes=(1,), p=1.0),
                                    A.Resize((10, 12, 12))]),
         "drop plane, rot90 zy": A.Compose([A.Rotate(limit_deg=25, axes=(1,), p=1.0),
                                            A.RandomDropPlane(drop_fraction=0.3, axes=(0,), p=1.0),
                                            A.RandomRotate90(axes=(0, 1), p=1.0), A.Resize((10, 12, 12))]),
+        # ... that follows output x (each kept plane of a row evaluated once: row_table_x)
+        "drop plane x": A.Compose([A.Rotate(limit_deg=25, axes=(0, 1), p=1.0),
+                                   A.GridDropout(ratio=0.5, unit_size=(2, 5), mask_fill=9, p=1.0),
+                                   A.RandomDropPlane(drop_fraction=0.3, axes=(2,), p=1.0),
+                                   A.Resize((10, 12, 21))]),
+        "drop plane, rot90 yx": A.Compose([A.ElasticTransform(max_displacement=2.0,
+                                                                            num_control_points=4, p=1.0),
+                                           A.RandomDropPlane(drop_fraction=0.4, axes=(1,), p=1.0),
+                                           A.RandomRotate90(axes=(1, 2), p=1.0), A.Resize((10, 5, 9))]),
+        # two tables behind a rotation: four branches (row_generic)
+        "two drop planes": A.Compose([A.Rotate(limit_deg=25, axes=(0, 1), p=1.0),
+                                      A.RandomDropPlane(drop_fraction=0.3, axes=(0,), p=1.0),
+                                      A.RandomDropPlane(drop_fraction=0.3, axes=(2,), p=1.0),
+                                      A.Resize((10, 12, 12))]),
     }
+    expected = {"elastic, drop plane": 0, "dropout, flips, drop plane": 0, "rotation, drop plane": 0,
+                "drop plane y": 1, "drop plane, rot90 zy": 1, "drop plane x": 2,
+                "drop plane, rot90 yx": 2, "two drop planes": "generic"}
     rng = np.random.default_rng(7)
     for name, aug in chains.items():
         progs = [compile_chain(aug.draw_chain(IN_SHAPE, rng), IN_SHAPE) for _ in range(4)]
+        if name in expected:  # the row path meant is taken by at least one sample
+            assert expected[name] in [_branch_row_path(p) for p in progs], name
         out, mo = F.run_programs(x.to(device), progs, mask=m.to(device), border_mode=border,
                                  fill=0.25, mask_fill=7, seed=5)
         for b in range(4):
