@@ -207,6 +207,23 @@ def test_cpu_isas_agree_bit_for_bit(border, image_dtype):
     assert runs["avx2"][0].std() > 0
 
 
+def test_crop_behind_flip_and_elastic_is_an_affine(device):
+    """A crop that cannot reach the gather (an elastic field on its input side) is composed into
+    the map as an affine, reversed too (a flip in between): no branch, and the crop of the full
+    result."""
+    x, _ = _inputs(B=1, C=1, seed=8)
+    ctrl = np.random.default_rng(9).normal(0.0, 1.0, (3, 4, 4, 4))
+    flip = F.Affine(F.flip_matrix(IN_SHAPE, (1,)))
+    lo, hi = (0, 3, 0), (12, 11, 16)
+    full = [F.Elastic(ctrl), flip]
+    cropped = full + F.crop_stages(lo, hi, IN_SHAPE)
+    prog = compile_chain(cropped, IN_SHAPE)
+    assert prog.n_branch == 0 and all(s[0] != "axismap" for s in prog.stages)
+    a = F.apply(x.to(device), cropped, border_mode="nearest")
+    b = F.apply(x.to(device), full, border_mode="nearest")[..., lo[1]:hi[1], :]
+    torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+
+
 def test_branch_path_equals_pushed_tables_inside(device):
     """A drop-plane table folded into the gather and the same table evaluated as two branches give
     the same image away from the borders."""

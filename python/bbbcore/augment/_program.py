@@ -195,13 +195,23 @@ def _separable_row(M: np.ndarray, a: int):
     return b
 
 
-def _contiguous(T) -> bool:
+def _unit_step(T) -> int:
+    """+1 for a table of consecutive planes (a crop), -1 for consecutive planes in reverse order (a
+    crop behind a flip), 0 otherwise."""
     T = np.asarray(T)
-    return T.size == 1 or bool(np.all(np.diff(T) == 1))
+    if T.size == 1 or bool(np.all(np.diff(T) == 1)):
+        return 1
+    return -1 if bool(np.all(np.diff(T) == -1)) else 0
 
 
-def _shift(axis: int, by: int) -> np.ndarray:
+def _contiguous(T) -> bool:
+    return _unit_step(T) != 0
+
+
+def _shift(axis: int, by: int, sign: int = 1) -> np.ndarray:
+    """The affine of a unit-step table: plane ``by + sign * j`` at coordinate ``j``."""
     M = np.hstack([np.eye(3), np.zeros((3, 1))])
+    M[axis, axis] = sign
     M[axis, 3] = by
     return M
 
@@ -257,9 +267,10 @@ def _push_tables(stages: list, in_shape) -> tuple[list, list]:
                 F = final[a]
                 final[a] = F[T]
         elif _contiguous(T):
-            # a contiguous table (a crop) that cannot reach the gather is a shift: exact inside,
+            # a table of consecutive planes (a crop, reversed behind a flip) that cannot reach the
+            # gather is an affine, composed into the coordinate map like any other: exact inside,
             # the crop's edge half-voxels then see the planes beyond it instead of the edge value
-            stages.insert(j, ("affine", _shift(a, T[0])))
+            stages.insert(j, ("affine", _shift(a, T[0], _unit_step(T))))
         else:
             stages.insert(j, ("axismap", a, T))
     return [s for s in stages if s is not None], final
@@ -298,8 +309,8 @@ def compile_chain(chain: Sequence[StageT], in_shape, *, push_tables: bool = True
     if push_tables:
         stages, final = _push_tables(stages, in_shape)
     else:                                     # (testing the branch path) crops become shifts
-        stages = [("affine", _shift(s[1], s[2][0])) if s[0] == "axismap" and _contiguous(s[2]) else s
-                  for s in stages]
+        stages = [("affine", _shift(s[1], s[2][0], _unit_step(s[2])))
+                  if s[0] == "axismap" and _contiguous(s[2]) else s for s in stages]
     stages = _merge_affines(stages)
     prog = Program(in_shape=shapes[0], out_shape=shapes[-1], stages=stages, epilogue=epi,
                    virtual_shape=tuple(int(final[a].size) if final[a] is not None else shapes[0][a]
