@@ -256,11 +256,12 @@ inline void stages_row(const AugSample& S, int s0, int s1, int combo, int& bi, R
 }
 
 // The row's coordinates R.pz/py/px gathered from every image channel (gather_linear's values) into
-// dst + c * Xo: taps per axis over the row (an axis whose coordinate is one float along the row
-// gets its taps once), then the fused gathers.
+// dst + c * cstride (default: Xo): taps per axis over the row (an axis whose coordinate is one float
+// along the row gets its taps once), then the fused gathers.
 template <class TI, class TM>
 void gather_channels(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const AugSample& S, std::int64_t b,
-                     RowScratch& R, int Xo, float* dst) {
+                     RowScratch& R, int Xo, float* dst, std::int64_t cstride = -1) {
+  if (cstride < 0) cstride = Xo;
   const float* pc[3] = {R.pz.data(), R.py.data(), R.px.data()};
   bool varies[3];
   Taps t[3];
@@ -281,22 +282,54 @@ void gather_channels(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const
   }
   const std::int64_t vin = static_cast<std::int64_t>(P.in_shape[0]) * P.in_shape[1] * P.in_shape[2];
   for (int c = 0; c < P.channels; ++c)
-    gather_row(P, A.image + (b * P.channels + c) * vin, varies, t, R, Xo, dst + static_cast<std::size_t>(c) * Xo);
+    gather_row(P, A.image + (b * P.channels + c) * vin, varies, t, R, Xo, dst + c * cstride);
 }
 
 inline void init_row(RowScratch& R, int z, int y, int Xo) {
   float* pz = R.pz.data(); float* py = R.py.data(); float* px = R.px.data(); float* w = R.w.data();
   int* holes = R.holes.data(); int* nearest = R.nearest.data();
-  for (int x = 0; x < Xo; ++x) {
-    pz[x] = static_cast<float>(z); py[x] = static_cast<float>(y); px[x] = static_cast<float>(x);
-    w[x] = 1.0f; holes[x] = 0; nearest[x] = 1;
-  }
+  const float fz = static_cast<float>(z), fy = static_cast<float>(y);
+  for (int x = 0; x < Xo; ++x) { pz[x] = fz; py[x] = fy; }
+  for (int x = 0; x < Xo; ++x) px[x] = static_cast<float>(x);
+  for (int x = 0; x < Xo; ++x) w[x] = 1.0f;
+  for (int x = 0; x < Xo; ++x) { holes[x] = 0; nearest[x] = 1; }
 }
 
 inline bool has_dropout(const AugSample& S) {
   for (int s = 0; s < S.n_stages; ++s)
     if (static_cast<int>(S.prog[aug::kHeader + s * aug::kStageLen]) == aug::kDropout) return true;
   return false;
+}
+
+// A program without branches, one row: row_generic's values with its one combination's weight 1
+// (w * val = val, holes weigh 1), gathered straight into the output.
+template <class TI, class TM>
+bool row_single(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const AugSample& S, std::int64_t b,
+                int z, int y, float* H /* [kMaxDropout, Xo] */, RowScratch& R) {
+  using namespace aug;
+  const int Xo = P.out_shape[2];
+  const std::int64_t vout = static_cast<std::int64_t>(P.out_shape[0]) * P.out_shape[1] * Xo;
+  const std::int64_t row = (static_cast<std::int64_t>(z) * P.out_shape[1] + y) * Xo;
+  init_row(R, z, y, Xo);
+  int bi = 0;
+  stages_row(S, 0, S.n_stages, 0, bi, R, Xo);
+  gather_channels(P, A, S, b, R, Xo, A.out + b * P.channels * vout + row, vout);
+  bool any_hole = false;
+  const int* holes = R.holes.data();
+  if (has_dropout(S)) {
+    for (int k = 0; k < kMaxDropout; ++k) {
+      float* h = H + k * Xo;
+      for (int x = 0; x < Xo; ++x) h[x] = (holes[x] >> k) & 1 ? 1.0f : 0.0f;
+    }
+    for (int x = 0; x < Xo; ++x) any_hole = any_hole || holes[x] != 0;
+  }
+  if (A.mask && P.mask_channels > 0) {
+    for (int x = 0; x < Xo; ++x) {
+      const float p[3] = {R.pz[x], R.py[x], R.px[x]};
+      gather_mask(P, A, S, b, row + x, vout, p, 1.0f, holes[x]);
+    }
+  }
+  return any_hole;
 }
 
 // Any program, one row: each branch combination runs stage by stage over the whole row (tight
@@ -306,6 +339,7 @@ template <class TI, class TM>
 bool row_generic(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const AugSample& S, std::int64_t b,
                  int z, int y, float* H /* [kMaxDropout, Xo] */, RowScratch& R) {
   using namespace aug;
+  if (S.n_branch == 0) return row_single(P, A, S, b, z, y, H, R);
   const int Xo = P.out_shape[2];
   const std::int64_t vout = static_cast<std::int64_t>(P.out_shape[0]) * P.out_shape[1] * Xo;
   const std::int64_t row = (static_cast<std::int64_t>(z) * P.out_shape[1] + y) * Xo;
