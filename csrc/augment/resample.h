@@ -53,6 +53,9 @@ void augment_gather_row(const std::uint16_t* img, std::int64_t sz, std::int64_t 
 void augment_lines_lerp(const float* const L[8], const int* const I[8], const float* wz, const float* wy,
                         const float* wx, float* out, int n);
 
+// CPU: AFFINE stage st (affine_apply) over a row of coordinates p[axis][0..count).
+void augment_affine_row(const float* st, float* const p[3], int count);
+
 // CPU: taps_index over a line of coordinates u[0..count) along a virtual axis of n planes (border
 // aug::Border), the virtual indices mapped through `tab` when given (the axis' final table).
 void augment_taps_line(const float* u, int n, int border, const std::int32_t* tab, int* j0, int* j1,

@@ -214,11 +214,8 @@ inline void stages_row(const AugSample& S, int s0, int s1, int combo, int& bi, R
     const float* st = S.prog + kHeader + s * kStageLen;
     const int kind = static_cast<int>(st[0]);
     if (kind == kAffine) {
-      for (int x = 0; x < Xo; ++x) {
-        float p[3] = {pz[x], py[x], px[x]};
-        affine_apply(st, p);
-        pz[x] = p[0]; py[x] = p[1]; px[x] = p[2];
-      }
+      float* const pr[3] = {pz, py, px};
+      augment_affine_row(st, pr, Xo);
     } else if (kind == kElastic) {
       float* const pr[3] = {pz, py, px};
       if (augment_elastic_row(st, S.crow, pr, Xo, R.columns)) continue;
@@ -487,12 +484,13 @@ bool row_plane_branch(const AugmentParams& P, const AugmentArgs<TI, TM>& A, cons
   // row_generic's accumulation, branch 0 then branch 1
   for (int k = 0; k < kMaxDropout * Xo; ++k) H[k] = 0.0f;
   bool first = true;
+  const bool dropout = has_dropout(S);
   for (int bit = 0; bit < 2; ++bit) {
     if (!live[bit]) continue;
     const RowScratch::BranchRow& K = R.keep[slot[bit]];
     const float w = wb[bit];
     const int* holes = K.holes.data();
-    for (int x = 0; x < Xo; ++x)
+    for (int x = 0; x < Xo && dropout; ++x)
       if (holes[x])
         for (int k = 0; k < kMaxDropout; ++k)
           if ((holes[x] >> k) & 1) H[k * Xo + x] += w;
@@ -511,7 +509,7 @@ bool row_plane_branch(const AugmentParams& P, const AugmentArgs<TI, TM>& A, cons
     for (int c = 0; c < P.channels; ++c)
       for (int x = 0; x < Xo; ++x) out[c * vout + x] = P.fill;
   bool any_hole = false;
-  if (has_dropout(S))
+  if (dropout)
     for (int k = 0; k < kMaxDropout * Xo && !any_hole; ++k) any_hole = H[k] > 0.0f;
   if (A.mask && P.mask_channels > 0) {
     const RowScratch::BranchRow* K = live[near] ? &R.keep[slot[near]] : nullptr;

@@ -192,7 +192,7 @@ BBB_HDI void elastic_row_body(const float* s, const float* ctrl, float* const p[
   float* px = p[2];
   const float *c0 = col[0], *c1 = col[1], *c2 = col[2];
   const float *w0x = wk[0], *w1x = wk[1], *w2x = wk[2], *w3x = wk[3];
-  for (int x = 0; x < count; ++x) {
+  BBB_IVDEP for (int x = 0; x < count; ++x) {
     const int i = cell[x];
     const float a = w0x[x], bb = w1x[x], cc = w2x[x], dd = w3x[x];
     float d0 = 0.0f, d1 = 0.0f, d2 = 0.0f;
@@ -202,6 +202,14 @@ BBB_HDI void elastic_row_body(const float* s, const float* ctrl, float* const p[
     pz[x] = pz[x] + d0; py[x] = py[x] + d1; px[x] = px[x] + d2;
   }
 }
+// Whether a[x] != q0 or c[x] != q1 anywhere (an OR reduction, no early exit: vectorises).
+BBB_HDI int two_lines_differ_body(const float* a, const float* c, float q0, float q1, int count) {
+  int diff = 0;
+  for (int x = 0; x < count; ++x) diff |= static_cast<int>(a[x] != q0) | static_cast<int>(c[x] != q1);
+  return diff;
+}
+BBB_ISA_DISPATCH_R(int, two_lines_differ, (const float* a, const float* c, float q0, float q1, int count),
+                   two_lines_differ_body(a, c, q0, q1, count))
 BBB_ISA_DISPATCH(elastic_row, (const float* s, const float* ctrl, float* const p[3], int count,
                                std::vector<float>& columns),
                  elastic_row_body(s, ctrl, p, count, columns))
@@ -211,8 +219,7 @@ bool augment_elastic_row(const float* s, const float* ctrl, float* const p[3], i
                          std::vector<float>& columns) {
   const int o0 = static_cast<int>(s[8]), o1 = static_cast<int>(s[9]);
   const float q0 = p[o0][0], q1 = p[o1][0];
-  for (int x = 1; x < count; ++x)
-    if (!(p[o0][x] == q0 && p[o1][x] == q1)) return false;
+  if (BBB_ISA_CALL(two_lines_differ, (p[o0], p[o1], q0, q1, count))) return false;
   BBB_ISA_CALL(elastic_row, (s, ctrl, p, count, columns));
   return true;
 }
@@ -255,6 +262,22 @@ BBB_ISA_DISPATCH(dropout_row, (const float* st, const float* const p[3], const f
 
 void augment_dropout_row(const float* st, const float* const p[3], const float* w, int* holes, int count) {
   BBB_ISA_CALL(dropout_row, (st, p, w, holes, count));
+}
+
+namespace {
+BBB_HDI void affine_row_body(const float* st, float* const p[3], int count) {
+  float *pz = p[0], *py = p[1], *px = p[2];
+  BBB_IVDEP for (int x = 0; x < count; ++x) {
+    float q[3] = {pz[x], py[x], px[x]};
+    affine_apply(st, q);
+    pz[x] = q[0]; py[x] = q[1]; px[x] = q[2];
+  }
+}
+BBB_ISA_DISPATCH(affine_row, (const float* st, float* const p[3], int count), affine_row_body(st, p, count))
+}  // namespace
+
+void augment_affine_row(const float* st, float* const p[3], int count) {
+  BBB_ISA_CALL(affine_row, (st, p, count));
 }
 
 namespace {

@@ -31,15 +31,17 @@ inline bool cpu_use_avx2() { return cpu_isa() == CpuIsa::kAvx2; }
 
 }  // namespace bbb
 
-// Defines `static void NAME_base PARAMS` and `NAME_avx2` (AVX2 target) that both run BODY_CALL,
-// and `NAME PARAMS` that picks one per call. PARAMS and ARGS are parenthesised lists.
+// Defines `static RET NAME_base PARAMS` and `NAME_avx2` (AVX2 target) that both return BODY_CALL;
+// BBB_ISA_CALL(NAME, ARGS) calls the one for the ISA in use. PARAMS and ARGS are parenthesised
+// lists. BBB_ISA_DISPATCH is the void form.
 #if BBB_X86_DISPATCH
-#define BBB_ISA_DISPATCH(NAME, PARAMS, BODY_CALL)           \
-  static void NAME##_base PARAMS { BODY_CALL; }             \
-  BBB_TARGET_AVX2 static void NAME##_avx2 PARAMS { BODY_CALL; }
+#define BBB_ISA_DISPATCH_R(RET, NAME, PARAMS, BODY_CALL)          \
+  static RET NAME##_base PARAMS { return BODY_CALL; }             \
+  BBB_TARGET_AVX2 static RET NAME##_avx2 PARAMS { return BODY_CALL; }
 #define BBB_ISA_CALL(NAME, ARGS) \
   (::bbb::cpu_use_avx2() ? NAME##_avx2 ARGS : NAME##_base ARGS)
 #else
-#define BBB_ISA_DISPATCH(NAME, PARAMS, BODY_CALL) static void NAME##_base PARAMS { BODY_CALL; }
+#define BBB_ISA_DISPATCH_R(RET, NAME, PARAMS, BODY_CALL) static RET NAME##_base PARAMS { return BODY_CALL; }
 #define BBB_ISA_CALL(NAME, ARGS) NAME##_base ARGS
 #endif
+#define BBB_ISA_DISPATCH(NAME, PARAMS, BODY_CALL) BBB_ISA_DISPATCH_R(void, NAME, PARAMS, BODY_CALL)
