@@ -481,33 +481,34 @@ bool row_plane_branch(const AugmentParams& P, const AugmentArgs<TI, TM>& A, cons
     for (int c = 0; c < 3; ++c) K.p[c].assign(pv[c]->begin(), pv[c]->begin() + Xo);
     K.holes.assign(R.holes.begin(), R.holes.begin() + Xo);
   }
-  // row_generic's accumulation, branch 0 then branch 1
+  // row_generic's accumulation, branch 0 then branch 1: out = w0 val0 + w1 val1 (one pass)
   for (int k = 0; k < kMaxDropout * Xo; ++k) H[k] = 0.0f;
-  bool first = true;
   const bool dropout = has_dropout(S);
-  for (int bit = 0; bit < 2; ++bit) {
+  for (int bit = 0; bit < 2 && dropout; ++bit) {
     if (!live[bit]) continue;
-    const RowScratch::BranchRow& K = R.keep[slot[bit]];
     const float w = wb[bit];
-    const int* holes = K.holes.data();
-    for (int x = 0; x < Xo && dropout; ++x)
+    const int* holes = R.keep[slot[bit]].holes.data();
+    for (int x = 0; x < Xo; ++x)
       if (holes[x])
         for (int k = 0; k < kMaxDropout; ++k)
           if ((holes[x] >> k) & 1) H[k * Xo + x] += w;
-    for (int c = 0; c < P.channels; ++c) {
-      const float* val = K.val.data() + static_cast<std::size_t>(c) * Xo;
-      float* oc = out + c * vout;
-      if (first) {
-        for (int x = 0; x < Xo; ++x) oc[x] = w * val[x];
-      } else {
-        for (int x = 0; x < Xo; ++x) oc[x] = oc[x] + w * val[x];
-      }
-    }
-    first = false;
   }
-  if (first)  // no live branch (a non-finite coordinate): the fill, as row_generic
-    for (int c = 0; c < P.channels; ++c)
-      for (int x = 0; x < Xo; ++x) out[c * vout + x] = P.fill;
+  for (int c = 0; c < P.channels; ++c) {
+    float* oc = out + c * vout;
+    const std::size_t co = static_cast<std::size_t>(c) * Xo;
+    if (live[0] && live[1]) {
+      const float *v0 = R.keep[slot[0]].val.data() + co, *v1 = R.keep[slot[1]].val.data() + co;
+      const float w0 = wb[0], w1 = wb[1];
+      for (int x = 0; x < Xo; ++x) oc[x] = w0 * v0[x] + w1 * v1[x];
+    } else if (live[0] || live[1]) {
+      const int bit = live[0] ? 0 : 1;
+      const float* v = R.keep[slot[bit]].val.data() + co;
+      const float w = wb[bit];
+      for (int x = 0; x < Xo; ++x) oc[x] = w * v[x];
+    } else {  // no live branch (a non-finite coordinate): the fill, as row_generic
+      for (int x = 0; x < Xo; ++x) oc[x] = P.fill;
+    }
+  }
   bool any_hole = false;
   if (dropout)
     for (int k = 0; k < kMaxDropout * Xo && !any_hole; ++k) any_hole = H[k] > 0.0f;
