@@ -196,14 +196,23 @@ BBB_HDI void elastic_row_body(const float* s, const float* ctrl, float* const p[
   float* px = p[2];
   const float *c0 = col[0], *c1 = col[1], *c2 = col[2];
   const float *w0x = wk[0], *w1x = wk[1], *w2x = wk[2], *w3x = wk[3];
-  BBB_IVDEP for (int x = 0; x < count; ++x) {
-    const int i = cell[x];
-    const float a = w0x[x], bb = w1x[x], cc = w2x[x], dd = w3x[x];
-    float d0 = 0.0f, d1 = 0.0f, d2 = 0.0f;
-    d0 += a * c0[i]; d0 += bb * c0[i + 1]; d0 += cc * c0[i + 2]; d0 += dd * c0[i + 3];
-    d1 += a * c1[i]; d1 += bb * c1[i + 1]; d1 += cc * c1[i + 2]; d1 += dd * c1[i + 3];
-    d2 += a * c2[i]; d2 += bb * c2[i + 1]; d2 += cc * c2[i + 2]; d2 += dd * c2[i + 3];
-    pz[x] = pz[x] + d0; py[x] = py[x] + d1; px[x] = px[x] + d2;
+  // runs of voxels in one cell (about count / G of them) read their columns as scalars
+  for (int x0 = 0; x0 < count;) {
+    const int i = cell[x0];
+    int x1 = x0 + 1;
+    while (x1 < count && cell[x1] == i) ++x1;
+    const float e00 = c0[i], e01 = c0[i + 1], e02 = c0[i + 2], e03 = c0[i + 3];
+    const float e10 = c1[i], e11 = c1[i + 1], e12 = c1[i + 2], e13 = c1[i + 3];
+    const float e20 = c2[i], e21 = c2[i + 1], e22 = c2[i + 2], e23 = c2[i + 3];
+    BBB_IVDEP for (int x = x0; x < x1; ++x) {
+      const float a = w0x[x], bb = w1x[x], cc = w2x[x], dd = w3x[x];
+      float d0 = 0.0f, d1 = 0.0f, d2 = 0.0f;
+      d0 += a * e00; d0 += bb * e01; d0 += cc * e02; d0 += dd * e03;
+      d1 += a * e10; d1 += bb * e11; d1 += cc * e12; d1 += dd * e13;
+      d2 += a * e20; d2 += bb * e21; d2 += cc * e22; d2 += dd * e23;
+      pz[x] = pz[x] + d0; py[x] = py[x] + d1; px[x] = px[x] + d2;
+    }
+    x0 = x1;
   }
 }
 // Whether a[x] != q0 or c[x] != q1 anywhere (an OR reduction, no early exit: vectorises).
