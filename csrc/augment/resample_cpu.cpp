@@ -23,6 +23,9 @@ struct Separable {
   // padded lines of separable_row; exact[r]: every tap of the axis lies on a voxel centre
   std::vector<int> pidx0[3], pidx1[3];
   bool exact[3];
+  // run[r]: +1 / -1 when output index i reads physical plane start[r] +- i along axis r (every
+  // tap inside: flips, rot90, crops without a resize), else 0
+  int run[3], start[3];
   // grid-dropout stages between the affines: hole[k][c][i] = 1 when every dropout axis that
   // follows output axis c is inside a hole of dropout k at output index i (the predicate of
   // dropout_hole is a product over axes, each a function of one output axis)
@@ -119,6 +122,19 @@ void prepare_separable(const AugmentParams& P, const AugmentArgs<TI, TM>& A, con
         T.nearest[r][i] = j >= 0 ? j * stride[r] : -1;
       }
     }
+  }
+  for (int r = 0; r < 3; ++r) {
+    const std::vector<int>& q = T.pidx0[r];
+    const int n = static_cast<int>(q.size());
+    int step = 0;
+    if (n > 0 && q[0] > 0) {
+      step = n == 1 ? 1 : q[1] - q[0];
+      if (step != 1 && step != -1) step = 0;
+      for (int i = 0; i < n && step != 0; ++i)
+        if (q[i] != q[0] + step * i) step = 0;
+    }
+    T.run[r] = step;
+    T.start[r] = n > 0 ? q[0] - 1 : 0;
   }
   T.ok = true;
 }
@@ -682,6 +698,24 @@ void separable_row(const AugmentParams& P, const AugmentArgs<TI, TM>& A, std::in
   }
   for (int c = 0; c < P.channels; ++c) {
     const TI* img = A.image + (b * P.channels + c) * vin;
+    if (exact && T.run[vary] != 0 && base[0] >= 0) {  // consecutive planes: a (reversed) copy
+      const TI* src = img + base[0] + T.start[vary] * sv;
+      float* oc = out + c * vout;
+      if (T.run[vary] > 0) {
+        if (sv == 1) {
+          for (int x = 0; x < Xo; ++x) oc[x] = to_float(src[x]);
+        } else {
+          for (int x = 0; x < Xo; ++x) oc[x] = to_float(src[x * sv]);
+        }
+      } else {
+        if (sv == 1) {
+          for (int x = 0; x < Xo; ++x) oc[x] = to_float(src[-x]);
+        } else {
+          for (int x = 0; x < Xo; ++x) oc[x] = to_float(src[-x * sv]);
+        }
+      }
+      continue;
+    }
     float* L[4];
     int built = 0;
     for (int f = 0; f < 4; ++f) {
