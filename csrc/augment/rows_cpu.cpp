@@ -1,9 +1,10 @@
 // The CPU's vectorised row loops of bbbcore::augment_resample: the epilogue (one op at a time over an
-// output row), the linear taps of a line of coordinates, the ELASTIC displacement and the grid
-// dropout along a row, and the trilinear gathers (from the input or from padded lines). Compiled with -fno-trapping-math and -fno-thread-jumps
-// (CMakeLists.txt) so that the loops vectorise: gcc may then if-convert selects over floating-point
-// operations (the IEEE results are the same), and it does not thread a clamp into the floor that
-// follows it (which leaves control flow in the loop for targets with SSE4.1). Every voxel gets the
+// output row), the linear taps of a line of coordinates, the AFFINE, ELASTIC and DROPOUT stages
+// along a row, and the trilinear gathers (from the input or from padded lines). Compiled with
+// -fno-trapping-math, -fno-thread-jumps and -fno-tree-sink (CMakeLists.txt) so that the loops
+// vectorise: gcc may then if-convert selects over floating-point operations (the IEEE results are
+// the same), it does not thread a clamp into the floor that follows it, nor sink exp_f's range
+// selects (either leaves control flow in the loop for targets with SSE4.1). Every voxel gets the
 // values of the per-voxel functions of bbbcore/augment/resample.h (the GPU's order and
 // arithmetic). Each loop is compiled for the x86-64 baseline and for AVX2 (bbbcore/cpu_isa.h):
 // the same source and floats, twice the lanes where the CPU has AVX2.
