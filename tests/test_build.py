@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 
+import pytest
 import torch
 
 import bbbcore
@@ -68,8 +70,6 @@ def test_cpu_isa_switch_and_restore():
 
 
 def test_cpu_isa_bad_names_and_unsupported():
-    import pytest
-
     with pytest.raises(ValueError, match="isa must be 'auto', 'baseline' or 'avx2', got 'sse9'"):
         with bbbcore.use_cpu_isa("sse9"):
             pass
@@ -82,6 +82,6 @@ def test_cpu_isa_bad_names_and_unsupported():
 
 def test_cpu_isa_environment_lowers_it():
     code = "import bbbcore; print(bbbcore.cpu_isa())"
-    env = dict(__import__("os").environ, BBBCORE_CPU_ISA="baseline")
+    env = dict(os.environ, BBBCORE_CPU_ISA="baseline")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert out.stdout.strip().splitlines()[-1] == "baseline"

@@ -433,6 +433,22 @@ inline int plane_branch_stage(const AugSample& S) {
   return -1;
 }
 
+// The AXISMAP stage s_ax of a program: its axis, table length and table.
+struct TableStage {
+  int axis, n;
+  const std::int32_t* tab;
+};
+
+// Row (z, y) through the stages before the AXISMAP stage s_ax (into R.pz/py/px), and that stage.
+inline TableStage table_prefix(const AugSample& S, int z, int y, int s_ax, RowScratch& R, int Xo) {
+  using namespace aug;
+  init_row(R, z, y, Xo);
+  int bi = 0;
+  stages_row(S, 0, s_ax, 0, bi, R, Xo);
+  const float* st = S.prog + kHeader + s_ax * kStageLen;
+  return TableStage{static_cast<int>(st[1]), static_cast<int>(st[2]), S.trow + static_cast<int>(st[3])};
+}
+
 // Row (z, y) of a program with plane_branch_stage 4 s_ax + o, o = 0 or 1: row_generic's values,
 // each branch row (kept plane k, line: y for o = 0, z for o = 1) computed once and kept in R.keep
 // for the next row along output o (rows of o = 0 samples run with z fastest; consecutive rows read
@@ -447,13 +463,10 @@ bool row_plane_branch(const AugmentParams& P, const AugmentArgs<TI, TM>& A, cons
   const std::int64_t vout = static_cast<std::int64_t>(P.out_shape[0]) * P.out_shape[1] * Xo;
   const std::int64_t row = (static_cast<std::int64_t>(z) * P.out_shape[1] + y) * Xo;
   float* out = A.out + b * P.channels * vout + row;
-  // the prefix over the row, then the table coordinate (one float along the row)
-  init_row(R, z, y, Xo);
-  int bi = 0;
-  stages_row(S, 0, s_ax, 0, bi, R, Xo);
-  const float* st = S.prog + kHeader + s_ax * kStageLen;
-  const int a = static_cast<int>(st[1]), n = static_cast<int>(st[2]);
-  const std::int32_t* tab = S.trow + static_cast<int>(st[3]);
+  // the prefix over the row, then the table (AXISMAP stage s_ax)
+  const TableStage T = table_prefix(S, z, y, s_ax, R, Xo);
+  const int a = T.axis, n = T.n;
+  const std::int32_t* tab = T.tab;
   std::vector<float>* pv[3] = {&R.pz, &R.py, &R.px};
   const float u = clamp_coord((*pv[a])[0], n);
   const float fl = floor_f(u);
@@ -551,12 +564,10 @@ bool row_table_x(const AugmentParams& P, const AugmentArgs<TI, TM>& A, const Aug
   const std::int64_t vout = static_cast<std::int64_t>(P.out_shape[0]) * P.out_shape[1] * Xo;
   const std::int64_t row = (static_cast<std::int64_t>(z) * P.out_shape[1] + y) * Xo;
   float* out = A.out + b * P.channels * vout + row;
-  init_row(R, z, y, Xo);
-  int bi = 0;
-  stages_row(S, 0, s_ax, 0, bi, R, Xo);
-  const float* st = S.prog + kHeader + s_ax * kStageLen;
-  const int a = static_cast<int>(st[1]), n = static_cast<int>(st[2]);
-  const std::int32_t* tab = S.trow + static_cast<int>(st[3]);
+  // the prefix over the row, then the table (AXISMAP stage s_ax)
+  const TableStage T = table_prefix(S, z, y, s_ax, R, Xo);
+  const int a = T.axis, n = T.n;
+  const std::int32_t* tab = T.tab;
   std::vector<float>* pv[3] = {&R.pz, &R.py, &R.px};
   // each voxel's cell and fraction (stages_row's AXISMAP arithmetic), and the planes in use
   int* tk = R.tk.data();
