@@ -81,6 +81,17 @@ def test_train_dle_then_estimate_diffusion(tmp_path, capsys):
     assert record["task"] == "low" and record["steps"] == 2
     assert record["command"].startswith("bbbcore train-dle --out")
 
+    # --init-from fine-tunes it: same network, lineage recorded, no pre-training by default
+    tuned = tmp_path / "tuned.pt"
+    rc = main(["train-dle", "--out", str(tuned), "--init-from", str(weights), "--steps", "1",
+               "--batch-size", "2", "--frames", "4", "--val-size", "2", "--device", "cpu", "--seed", "1"])
+    assert rc == 0
+    tuned_record = json.loads(tuned.with_suffix(".json").read_text())
+    assert tuned_record["config"] == json.loads(weights.with_suffix(".json").read_text())["config"]
+    meta = tuned_record["metadata"]
+    assert meta["init_from"]["source"] == str(weights) and meta["init_from"]["metadata"]["steps"] == 2
+    assert meta["pretrain_steps"] == 0 and meta["preset"] == "small"
+
     from bbbcore.twophoton import ScanConfig, simulate_movies
     scan = ScanConfig(frames=6, rows=30, cols=30)
     movies, _ = simulate_movies(1, 0.5, scan=scan, seed=2)

@@ -208,7 +208,8 @@ def _train_parser(sub):
     p.add_argument("--scan", choices=("paper", "paper_code"), default="paper", help="simulator constants")
     p.add_argument("--steps", type=int, default=25_000, help="predictor steps (paper 25,000)")
     p.add_argument("--batch-size", type=int, default=50, help="movies per step (paper 50)")
-    p.add_argument("--pretrain-steps", type=int, default=5_000, help="autoencoder steps (paper 5,000)")
+    p.add_argument("--pretrain-steps", type=int,
+                   help="autoencoder steps (default: 5,000 as the paper; 0 with --init-from)")
     p.add_argument("--pretrain-batch-size", type=int, default=512, help="frames per AE step (paper 512)")
     p.add_argument("--frames", type=int, default=400, help="frames per training movie (paper 400)")
     p.add_argument("--lr", type=float, default=0.01, help="predictor learning rate (paper 0.01)")
@@ -220,6 +221,9 @@ def _train_parser(sub):
     p.add_argument("--checkpoint", type=Path, help="training checkpoint (written periodically)")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--init-from", metavar="MODEL",
+                   help="fine-tune this model ('low', 'high' or a .pt path) instead of random weights; "
+                        "its network replaces --preset")
     return p
 
 
@@ -232,7 +236,7 @@ def _cmd_train(args) -> int:
         raise ValueError(f"train-dle: --out must end in .pt, got {str(args.out)!r}")
     _refuse_existing("train-dle", (args.out, args.out.with_suffix(".json")), args.overwrite)
     device = ("cuda" if bbbcore.has_cuda() else "cpu") if args.device == "auto" else args.device
-    config = DLEConfig.for_task(args.task, args.preset)
+    config = None if args.init_from else DLEConfig.for_task(args.task, args.preset)
     model, history = train_dle(
         config, task=args.task, steps=args.steps, batch_size=args.batch_size,
         pretrain_steps=args.pretrain_steps, pretrain_batch_size=args.pretrain_batch_size,
@@ -240,15 +244,16 @@ def _cmd_train(args) -> int:
         psf=getattr(PSFConfig, args.scan)(), noise=getattr(NoiseConfig, args.scan)(),
         seed=args.seed, device=device, amp=args.amp, val_size=args.val_size,
         val_every=args.val_every, checkpoint_path=args.checkpoint, resume=args.resume,
-        overwrite=args.overwrite)
+        overwrite=args.overwrite, init_from=args.init_from)
     if history.get("rank", 0) != 0:
         return 0
     meta = dict(model.metadata)
     meta["command"] = "bbbcore " + shlex.join(args.argv)
-    meta["preset"] = args.preset
-    save_dle(args.out, model, config, meta, overwrite=args.overwrite)
+    meta["preset"] = meta.get("init_from", {}).get("metadata", {}).get("preset", "custom") \
+        if args.init_from else args.preset
+    save_dle(args.out, model, model.config, meta, overwrite=args.overwrite)
     last = {k: history[k][-1] for k in ("val_l1_um2_s", "val_nll", "val_coverage_1sigma") if history.get(k)}
-    print(f"trained {args.task}-D {args.preset} DLE for {args.steps} steps on {device}: "
+    print(f"trained {args.task}-D {meta['preset']} DLE for {args.steps} steps on {device}: "
           + ", ".join(f"{k} {v:.4g}" for k, v in last.items()))
     print(f"  {args.out}\n  {args.out.with_suffix('.json')}")
     return 0

@@ -344,6 +344,41 @@ def test_resume_continues_step_count(tmp_path):
     assert torch.load(ck, weights_only=True)["training"]["step"] == 6
 
 
+def test_init_from_fine_tunes_a_trained_model(tmp_path):
+    """init_from starts from the given weights (a DLE, a file or a shipped name), keeps its network
+    and records its lineage; pre-training is off by default."""
+    parent, _ = train_dle(SMALL, steps=3, **TINY)
+    path = tmp_path / "parent.pt"
+    save_dle(path, parent)
+    # zero steps: the weights come back unchanged, whatever the source
+    for src in (parent, str(path)):
+        child, h = train_dle(steps=0, init_from=src, **{**TINY, "val_size": 0})
+        assert child.config == parent.config and h["pretrain_step"] == []
+        for a, b in zip(child.state_dict().values(), parent.state_dict().values(), strict=True):
+            assert torch.equal(a, b)
+    kw = {k: v for k, v in TINY.items() if k != "pretrain_steps"}   # the default: no pre-training
+    child, h = train_dle(steps=3, init_from=str(path), **{**kw, "seed": 5})
+    md = child.metadata
+    assert h["pretrain_step"] == [] and len(h["step"]) == 3
+    assert md["init_from"]["source"] == str(path) and md["init_from"]["metadata"]["steps"] == 3
+    assert md["pretrain_steps"] == 0 and md["freeze_encoder"] is False and md["steps"] == 3
+    # the whole network trains (nothing frozen) and moves away from the parent
+    assert not torch.equal(child.encoder.linear.weight, parent.encoder.linear.weight)
+    assert not torch.equal(child.head[-1].weight, parent.head[-1].weight)
+    json.dumps(md)  # the lineage is JSON-able (it goes into the record beside the weights)
+
+
+def test_init_from_bad_input(tmp_path):
+    parent, _ = train_dle(SMALL, steps=0, **{**TINY, "val_size": 0})
+    other = DLEConfig.small(latent_dim=16)
+    with pytest.raises(ValueError, match="train_dle: config must be None or init_from's network"):
+        train_dle(other, steps=1, init_from=parent, **TINY)
+    with pytest.raises(ValueError, match="train_dle: init_from must be None, 'low', 'high'"):
+        train_dle(steps=1, init_from=3, **TINY)
+    with pytest.raises(FileNotFoundError, match="load_dle: no checkpoint at"):
+        train_dle(steps=1, init_from=str(tmp_path / "missing.pt"), **TINY)
+
+
 def test_resume_mid_pretraining(tmp_path):
     ck = tmp_path / "ae.pt"
     kw = {**TINY, "pretrain_steps": 4}

@@ -136,23 +136,24 @@ def _validate_args(fn, *, task, steps, batch_size, pretrain_steps, pretrain_batc
 
 
 def train_dle(config: DLEConfig | None = None, *, task: str = "low", steps: int = 25_000,
-              batch_size: int = 50, pretrain_steps: int = 5_000, pretrain_batch_size: int = 512,
+              batch_size: int = 50, pretrain_steps: int | None = None, pretrain_batch_size: int = 512,
               pretrain_frames: int = 16, lr: float = 0.01, pretrain_lr: float = 5e-4,
               warmup_steps: int | None = None, grad_clip: float = 1.0, freeze_encoder: bool | None = None,
               frames: int = 400, scan: ScanConfig | None = None, psf: PSFConfig | None = None,
               noise: NoiseConfig | None = None, density_range_per_um3=(0.005, 0.12), seed: int = 0,
               device="cpu", amp: str | None = None, val_size: int = 200, val_every: int = 500,
               checkpoint_path=None, checkpoint_every: int = 1_000, resume: bool = False,
-              overwrite: bool = False, progress: bool = True):
+              overwrite: bool = False, progress: bool = True, init_from=None):
     """Train a DLE on freshly simulated movies (autoencoder pre-training, then the predictor).
 
     Args:
         config: network (default ``DLEConfig.for_task(task)``: the paper's network with
-            ``d_scale_um2_s`` = D_max of the task).
+            ``d_scale_um2_s`` = D_max of the task; with ``init_from``, that model's network).
         task: ``"low"`` (D ~ U(0, 1.5) µm²/s) or ``"high"`` (D ~ U(0, 50) µm²/s).
         steps: predictor steps (paper: 25,000).
         batch_size: movies per predictor step and rank (paper: 50).
-        pretrain_steps: autoencoder steps (paper: 5,000; 0 skips pre-training).
+        pretrain_steps: autoencoder steps (default 5,000 as the paper, 0 with ``init_from``;
+            0 skips pre-training).
         pretrain_batch_size: frames per autoencoder step (paper: 512), taken from
             ⌈pretrain_batch_size / pretrain_frames⌉ movies of ``pretrain_frames`` frames.
         pretrain_frames: frames of a pre-training movie.
@@ -178,6 +179,12 @@ def train_dle(config: DLEConfig | None = None, *, task: str = "low", steps: int 
             phase, step, history; the movies continue where they stopped).
         overwrite: allow replacing an existing ``checkpoint_path`` when not resuming.
         progress: show tqdm progress bars (rank 0).
+        init_from: fine-tune a trained DLE instead of starting from random weights: ``"low"`` /
+            ``"high"`` (the shipped models), the path of a :func:`save_dle` file or checkpoint, or
+            a :class:`DLE`. Use it to adapt a model to your own scan, PSF or noise (pass them) or
+            to continue a training with fresh movies (pass another ``seed``: the movies are keyed
+            by it). Its network fixes ``config``; its metadata is kept under
+            ``metadata["init_from"]``.
 
     Returns:
         ``(model, history)``: the trained :class:`DLE` in eval mode, with ``model.metadata`` set
@@ -198,6 +205,9 @@ def train_dle(config: DLEConfig | None = None, *, task: str = "low", steps: int 
         ([1, 2], 'low', 'paper')
     """
     fn = "train_dle"
+    parent, parent_source = _init_model(fn, init_from)
+    if pretrain_steps is None:
+        pretrain_steps = 0 if parent is not None else 5_000
     _validate_args(fn, task=task, steps=steps, batch_size=batch_size, pretrain_steps=pretrain_steps,
                    pretrain_batch_size=pretrain_batch_size, pretrain_frames=pretrain_frames, lr=lr,
                    pretrain_lr=pretrain_lr, frames=frames, density_range_per_um3=density_range_per_um3,
@@ -205,6 +215,11 @@ def train_dle(config: DLEConfig | None = None, *, task: str = "low", steps: int 
                    val_size=val_size, val_every=val_every, checkpoint_every=checkpoint_every, amp=amp)
     seed = _checks.seed(fn, seed)
     d_max = TASK_D_MAX_UM2_S[task]
+    if parent is not None and config is not None and config != parent.config:
+        _checks.fail(fn, "config", f"None or init_from's network {parent.config.to_dict()}",
+                     config.to_dict() if isinstance(config, DLEConfig) else repr(config))
+    if parent is not None:
+        config = parent.config
     config = DLEConfig.for_task(task) if config is None else config
     if not isinstance(config, DLEConfig):
         _checks.fail(fn, "config", "a DLEConfig", type(config).__name__)
@@ -243,10 +258,12 @@ def train_dle(config: DLEConfig | None = None, *, task: str = "low", steps: int 
                 pretrain_batch_size=pretrain_batch_size, pretrain_frames=pretrain_frames, lr=lr,
                 pretrain_lr=pretrain_lr, warmup_steps=warmup_steps, grad_clip=grad_clip,
                 freeze_encoder=freeze, frames=frames, density_range_per_um3=list(density_range_per_um3),
-                seed=seed, amp=amp, val_size=val_size, world_size=world)
+                seed=seed, amp=amp, val_size=val_size, world_size=world, init_from=parent_source)
 
     torch.manual_seed(seed)
     model = DLE(config).to(dev)
+    if parent is not None:
+        model.load_state_dict(parent.state_dict())
     decoder = FrameDecoder(config).to(dev)
     history = {k: [] for k in ("pretrain_step", "pretrain_loss", "step", "loss", "lr", "val_step",
                                "val_l1_um2_s", "val_nll", "val_coverage_1sigma")}
@@ -260,7 +277,7 @@ def train_dle(config: DLEConfig | None = None, *, task: str = "low", steps: int 
         if ckpt["config"] != config.to_dict():
             _checks.fail(fn, "config", f"the checkpoint's {ckpt['config']}", config.to_dict())
         for k in ("task", "seed", "batch_size", "frames", "pretrain_batch_size", "pretrain_frames",
-                  "world_size", "density_range_per_um3"):
+                  "world_size", "density_range_per_um3", "init_from"):
             if tr["args"].get(k) != args[k]:
                 _checks.fail(fn, k, f"the checkpoint's {tr['args'].get(k)!r} to resume it", repr(args[k]))
         model.load_state_dict(ckpt["state_dict"])
@@ -330,7 +347,9 @@ def train_dle(config: DLEConfig | None = None, *, task: str = "low", steps: int 
                 "scan_preset": scan_preset_name(scan), "scan": dataclasses.asdict(scan),
                 "psf": dataclasses.asdict(psf), "noise": dataclasses.asdict(noise),
                 "validation": val, "bbbcore_version": bbbcore.__version__,
-                "torch_version": str(torch.__version__)}
+                "torch_version": str(torch.__version__),
+                **({"init_from": {"source": parent_source, "metadata": parent.metadata}}
+                   if parent is not None else {})}
 
     from tqdm.auto import tqdm
 
@@ -444,6 +463,23 @@ def train_dle(config: DLEConfig | None = None, *, task: str = "low", steps: int 
         if created_pg:
             dist.destroy_process_group()
     return model, history
+
+
+def _init_model(fn, init_from):
+    """``(DLE on the CPU with .config and .metadata, source string)`` of ``init_from``, or (None, None)."""
+    if init_from is None:
+        return None, None
+    if isinstance(init_from, DLE):
+        net = DLE(init_from.config)
+        net.load_state_dict({k: v.detach().cpu() for k, v in init_from.state_dict().items()})
+        net.metadata = dict(getattr(init_from, "metadata", None) or {})
+        return net, "model"
+    if isinstance(init_from, (str, Path)):
+        from bbbcore.diffusion.dle import load_dle
+        net = load_dle(init_from)
+        net.metadata = dict(getattr(net, "metadata", None) or {})
+        return net, str(init_from)
+    _checks.fail(fn, "init_from", "None, 'low', 'high', a DLE checkpoint path or a DLE", type(init_from).__name__)
 
 
 def _step(loss, opt, module, grad_clip, scaler, fn):
