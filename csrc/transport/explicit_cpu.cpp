@@ -5,39 +5,41 @@
 
 namespace bbb {
 
-void transport_explicit_cpu(const TransportParams& P, const TransportBuffers& buf, int steps) {
+template <typename T>
+void transport_explicit_cpu(const TransportParamsT<T>& P, const TransportBuffersT<T>& buf, int steps) {
   BBB_CHECK(steps >= 0, "transport_explicit", "steps must be >= 0, got " << steps);
   const std::int64_t n = static_cast<std::int64_t>(P.shape[0]) * P.shape[1] * P.shape[2];
   if (n == 0 || steps == 0) return;
-  float* src = buf.c;
-  float* dst = buf.scratch;
+  T* src = buf.c;
+  T* dst = buf.scratch;
   const int Y = P.shape[1], X = P.shape[2];
   for (int s = 0; s < steps; ++s) {
-    const float fixed = buf.fixed_values[s];
+    const T fixed = buf.fixed_values[s];
 #pragma omp parallel for schedule(static)
     for (std::int64_t r = 0; r < static_cast<std::int64_t>(P.shape[0]) * Y; ++r) {
       const int z = static_cast<int>(r / Y), y = static_cast<int>(r % Y);
       for (int x = 0; x < X; ++x)
         dst[(r * X) + x] = transport_explicit_cell(P, src, buf.label, buf.G, buf.mem, fixed, z, y, x);
     }
-    float* t = src; src = dst; dst = t;
+    T* t = src; src = dst; dst = t;
   }
-  if (src != buf.c) std::memcpy(buf.c, src, static_cast<std::size_t>(n) * sizeof(float));
+  if (src != buf.c) std::memcpy(buf.c, src, static_cast<std::size_t>(n) * sizeof(T));
 }
 
-void transport_adi_cpu(const TransportParams& P, const TransportBuffers& buf, float* line_scratch, int steps,
-                       float theta) {
+template <typename T>
+void transport_adi_cpu(const TransportParamsT<T>& P, const TransportBuffersT<T>& buf, T* line_scratch, int steps,
+                       T theta) {
   BBB_CHECK(steps >= 0, "transport_adi", "steps must be >= 0, got " << steps);
   const std::int64_t n = static_cast<std::int64_t>(P.shape[0]) * P.shape[1] * P.shape[2];
   if (n == 0 || steps == 0) return;
-  float* u = buf.c;
-  float* y = buf.scratch;
+  T* u = buf.c;
+  T* y = buf.scratch;
   const int Y = P.shape[1], X = P.shape[2];
-  const float theta_dt = theta * P.dt_s;
+  const T theta_dt = theta * P.dt_s;
   const std::int64_t lines[3] = {static_cast<std::int64_t>(Y) * X, static_cast<std::int64_t>(P.shape[0]) * X,
                                  static_cast<std::int64_t>(P.shape[0]) * Y};
   for (int s = 0; s < steps; ++s) {
-    const float fixed = buf.fixed_values[s];
+    const T fixed = buf.fixed_values[s];
 #pragma omp parallel for schedule(static)
     for (std::int64_t r = 0; r < static_cast<std::int64_t>(P.shape[0]) * Y; ++r) {
       const int z = static_cast<int>(r / Y), yy = static_cast<int>(r % Y);
@@ -54,28 +56,28 @@ void transport_adi_cpu(const TransportParams& P, const TransportBuffers& buf, fl
         std::int64_t base0, stride;
         int nn;
         adi_line_geometry(P.shape, a, a == 0 ? o * X : o * X, base0, nn, stride);
-        float* cp = line_scratch + 2 * o * X * static_cast<std::int64_t>(len);
-        float* dp = cp + static_cast<std::int64_t>(X) * len;
+        T* cp = line_scratch + 2 * o * X * static_cast<std::int64_t>(len);
+        T* dp = cp + static_cast<std::int64_t>(X) * len;
         for (int k = 0; k < nn; ++k) {
           for (int x = 0; x < X; ++x) {
-            const AdiRow r = adi_row(P, u, y, buf.label, buf.G, buf.mem, a, base0 + x + k * stride, k, nn, stride,
+            const AdiRowT<T> r = adi_row(P, u, y, buf.label, buf.G, buf.mem, a, base0 + x + k * stride, k, nn, stride,
                                      theta_dt, fixed);
-            float* cpx = cp + static_cast<std::int64_t>(x) * len;
-            float* dpx = dp + static_cast<std::int64_t>(x) * len;
+            T* cpx = cp + static_cast<std::int64_t>(x) * len;
+            T* dpx = dp + static_cast<std::int64_t>(x) * len;
             if (k == 0) {
               cpx[0] = r.upper / r.diag;
               dpx[0] = r.rhs / r.diag;
             } else {
-              const float m = r.diag - r.lower * cpx[k - 1];
+              const T m = r.diag - r.lower * cpx[k - 1];
               cpx[k] = r.upper / m;
               dpx[k] = (r.rhs - r.lower * dpx[k - 1]) / m;
             }
           }
         }
         for (int x = 0; x < X; ++x) {
-          const float* cpx = cp + static_cast<std::int64_t>(x) * len;
-          const float* dpx = dp + static_cast<std::int64_t>(x) * len;
-          float xv = dpx[nn - 1];
+          const T* cpx = cp + static_cast<std::int64_t>(x) * len;
+          const T* dpx = dp + static_cast<std::int64_t>(x) * len;
+          T xv = dpx[nn - 1];
           y[base0 + x + static_cast<std::int64_t>(nn - 1) * stride] = xv;
           for (int k = nn - 2; k >= 0; --k) {
             xv = dpx[k] - cpx[k] * xv;
@@ -91,13 +93,19 @@ void transport_adi_cpu(const TransportParams& P, const TransportBuffers& buf, fl
         std::int64_t base, stride;
         int nn;
         adi_line_geometry(P.shape, 2, line, base, nn, stride);
-        float* cp = line_scratch + 2 * line * len;
+        T* cp = line_scratch + 2 * line * len;
         adi_line(P, u, y, buf.label, buf.G, buf.mem, 2, base, nn, stride, theta_dt, fixed, cp, cp + len);
       }
     }
-    float* t = u; u = y; y = t;
+    T* t = u; u = y; y = t;
   }
-  if (u != buf.c) std::memcpy(buf.c, u, static_cast<std::size_t>(n) * sizeof(float));
+  if (u != buf.c) std::memcpy(buf.c, u, static_cast<std::size_t>(n) * sizeof(T));
 }
+
+template void transport_explicit_cpu<float>(const TransportParams&, const TransportBuffers&, int);
+template void transport_explicit_cpu<double>(const TransportParams64&, const TransportBuffersT<double>&, int);
+template void transport_adi_cpu<float>(const TransportParams&, const TransportBuffers&, float*, int, float);
+template void transport_adi_cpu<double>(const TransportParams64&, const TransportBuffersT<double>&, double*, int,
+                                        double);
 
 }  // namespace bbb

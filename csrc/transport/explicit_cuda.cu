@@ -6,11 +6,12 @@ namespace {
 
 constexpr int kThreads = 256;
 
-__global__ void explicit_kernel(TransportParams P, const float* src, float* dst, const std::uint8_t* label,
-                                const float* G, const std::uint8_t* mem, const float* fixed_values, int s) {
+template <typename T>
+__global__ void explicit_kernel(TransportParamsT<T> P, const T* src, T* dst, const std::uint8_t* label,
+                                const T* G, const std::uint8_t* mem, const T* fixed_values, int s) {
   const std::int64_t Y = P.shape[1], X = P.shape[2];
   const std::int64_t n = static_cast<std::int64_t>(P.shape[0]) * Y * X;
-  const float fixed = fixed_values[s];
+  const T fixed = fixed_values[s];
   for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
     const int x = static_cast<int>(i % X);
@@ -20,17 +21,18 @@ __global__ void explicit_kernel(TransportParams P, const float* src, float* dst,
   }
 }
 
-__global__ void adi_lines_kernel(TransportParams P, const float* u, float* y, const std::uint8_t* label,
-                                 const float* G, const std::uint8_t* mem, float* scratch, int a, std::int64_t lines, float theta_dt,
-                                 const float* fixed_values, int s) {
-  const float fixed = fixed_values[s];
+template <typename T>
+__global__ void adi_lines_kernel(TransportParamsT<T> P, const T* u, T* y, const std::uint8_t* label,
+                                 const T* G, const std::uint8_t* mem, T* scratch, int a, std::int64_t lines, T theta_dt,
+                                 const T* fixed_values, int s) {
+  const T fixed = fixed_values[s];
   const int len = P.shape[a];
   for (std::int64_t line = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; line < lines;
        line += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
     std::int64_t base, stride;
     int n;
     adi_line_geometry(P.shape, a, line, base, n, stride);
-    float* cp = scratch + 2 * line * len;
+    T* cp = scratch + 2 * line * len;
     adi_line(P, u, y, label, G, mem, a, base, n, stride, theta_dt, fixed, cp, cp + len);
   }
 }
@@ -43,13 +45,14 @@ unsigned grid_for(std::int64_t work) {
 
 }  // namespace
 
-void transport_adi_cuda(const TransportParams& P, const TransportBuffers& buf, float* line_scratch, int steps,
-                        float theta, cudaStream_t stream) {
+template <typename T>
+void transport_adi_cuda(const TransportParamsT<T>& P, const TransportBuffersT<T>& buf, T* line_scratch, int steps,
+                        T theta, cudaStream_t stream) {
   BBB_CHECK(steps >= 0, "transport_adi", "steps must be >= 0, got " << steps);
   const std::int64_t n = static_cast<std::int64_t>(P.shape[0]) * P.shape[1] * P.shape[2];
   if (n == 0 || steps == 0) return;
-  float* u = buf.c;
-  float* y = buf.scratch;
+  T* u = buf.c;
+  T* y = buf.scratch;
   const std::int64_t lines[3] = {static_cast<std::int64_t>(P.shape[1]) * P.shape[2],
                                  static_cast<std::int64_t>(P.shape[0]) * P.shape[2],
                                  static_cast<std::int64_t>(P.shape[0]) * P.shape[1]};
@@ -61,31 +64,40 @@ void transport_adi_cuda(const TransportParams& P, const TransportBuffers& buf, f
                                                                       lines[a], theta * P.dt_s, buf.fixed_values, s);
       BBB_CUDA_CHECK(cudaGetLastError(), "transport_adi");
     }
-    float* t = u; u = y; y = t;
+    T* t = u; u = y; y = t;
   }
   if (u != buf.c)
-    BBB_CUDA_CHECK(cudaMemcpyAsync(buf.c, u, static_cast<std::size_t>(n) * sizeof(float),
+    BBB_CUDA_CHECK(cudaMemcpyAsync(buf.c, u, static_cast<std::size_t>(n) * sizeof(T),
                                    cudaMemcpyDeviceToDevice, stream), "transport_adi");
 }
 
-void transport_explicit_cuda(const TransportParams& P, const TransportBuffers& buf, int steps,
+template <typename T>
+void transport_explicit_cuda(const TransportParamsT<T>& P, const TransportBuffersT<T>& buf, int steps,
                              cudaStream_t stream) {
   BBB_CHECK(steps >= 0, "transport_explicit", "steps must be >= 0, got " << steps);
   const std::int64_t n = static_cast<std::int64_t>(P.shape[0]) * P.shape[1] * P.shape[2];
   if (n == 0 || steps == 0) return;
   std::int64_t g = (n + kThreads - 1) / kThreads;
   if (g > 65535LL * 64) g = 65535LL * 64;
-  float* src = buf.c;
-  float* dst = buf.scratch;
+  T* src = buf.c;
+  T* dst = buf.scratch;
   for (int s = 0; s < steps; ++s) {
     explicit_kernel<<<static_cast<unsigned>(g), kThreads, 0, stream>>>(P, src, dst, buf.label, buf.G,
                                                                          buf.mem, buf.fixed_values, s);
     BBB_CUDA_CHECK(cudaGetLastError(), "transport_explicit");
-    float* t = src; src = dst; dst = t;
+    T* t = src; src = dst; dst = t;
   }
   if (src != buf.c)
-    BBB_CUDA_CHECK(cudaMemcpyAsync(buf.c, src, static_cast<std::size_t>(n) * sizeof(float),
+    BBB_CUDA_CHECK(cudaMemcpyAsync(buf.c, src, static_cast<std::size_t>(n) * sizeof(T),
                                    cudaMemcpyDeviceToDevice, stream), "transport_explicit");
 }
+
+template void transport_explicit_cuda<float>(const TransportParams&, const TransportBuffers&, int, cudaStream_t);
+template void transport_explicit_cuda<double>(const TransportParams64&, const TransportBuffersT<double>&, int,
+                                              cudaStream_t);
+template void transport_adi_cuda<float>(const TransportParams&, const TransportBuffers&, float*, int, float,
+                                        cudaStream_t);
+template void transport_adi_cuda<double>(const TransportParams64&, const TransportBuffersT<double>&, double*, int,
+                                         double, cudaStream_t);
 
 }  // namespace bbb

@@ -443,6 +443,8 @@ def _transport_common(p):
     p.add_argument("--dt-s", type=float, help="time step [s] (default ADI: min(0.5 s, t_end/1000); "
                    "explicit: 0.9 of the stability limit)")
     p.add_argument("--theta", type=float, default=1.0, help="ADI weight in [0.5, 1]")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="precision of the fields and steps (float64: mass conserved to rounding)")
     p.add_argument("--drug-file", type=Path, help="TOML drug library to use instead of the packaged one")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
@@ -464,7 +466,8 @@ def _transport_kwargs(args):
         args.out.mkdir(parents=True)
     return dict(geometry=args.geometry, hours=args.hours, voxel_size_um=args.voxel_size_um, plasma=args.plasma,
                 plasma_um=args.plasma_um, half_life_min=args.half_life_min, stepper=args.stepper,
-                dt_s=args.dt_s, theta=args.theta, device=args.device, library=args.drug_file, progress=True)
+                dt_s=args.dt_s, theta=args.theta, device=args.device, dtype=args.dtype, library=args.drug_file,
+                progress=True)
 
 
 def _cmd_transport(args) -> int:

@@ -59,6 +59,42 @@ def test_opcheck(device):
                           dict(dt_s=1e-4, steps=3, **kw))
 
 
+@pytest.mark.parametrize("stepper", ["explicit", "adi"])
+def test_float64_op_matches_reference_to_rounding(device, stepper):
+    """float64 state: the kernels do the reference's arithmetic in double (to ~1e-15, not 1e-6)."""
+    from bbbcore.reference.transport import adi_step_ref
+
+    c, label, G, mem, kw = _random_case(7)
+    c, G = c.astype(np.float64) * (1 + 1e-3 * np.arange(c.size).reshape(c.shape) / c.size), G.astype(np.float64)
+    dt, steps = (1e-4, 6) if stepper == "explicit" else (1e-3, 4)
+    step_ref = explicit_step_ref if stepper == "explicit" else adi_step_ref
+    ref = c.copy()
+    for _ in range(steps):
+        ref = step_ref(ref, label, G, mem, dt_s=dt, fixed_value=0.7, **kw)
+    t = lambda a: torch.from_numpy(a).to(device)
+    op = getattr(torch.ops.bbbcore, f"transport_{stepper}")
+    out = op(t(c), t(label), t(G), t(mem), torch.full((steps,), 0.7, dtype=torch.float64, device=device),
+             dt_s=dt, steps=steps, **kw)
+    assert out.dtype == torch.float64
+    np.testing.assert_allclose(out.cpu().numpy(), ref, rtol=1e-12, atol=1e-14)
+    # a float32 run of the same case is off by float32 rounding, far more than that
+    out32 = op(t(c.astype(np.float32)), t(label), t(G.astype(np.float32)), t(mem),
+               torch.full((steps,), 0.7, device=device), dt_s=dt, steps=steps, **kw)
+    assert np.abs(out32.cpu().numpy() - ref).max() > 1e-9
+
+
+def test_op_dtype_mismatch_is_named(device):
+    c, label, G, mem, kw = _random_case(1, (3, 4, 5))
+    t = lambda a: torch.from_numpy(a).to(device)
+    with pytest.raises(ValueError, match=r"transport_explicit: G must be of dtype torch.float64, got torch.float32"):
+        torch.ops.bbbcore.transport_explicit(t(c.astype(np.float64)), t(label), t(G), t(mem),
+                                             torch.zeros(2, dtype=torch.float64, device=device), dt_s=1e-4,
+                                             steps=2, **kw)
+    with pytest.raises(ValueError, match=r"transport_explicit: c must be a float32 or float64 tensor, got torch.float16"):
+        torch.ops.bbbcore.transport_explicit(t(c).half(), t(label), t(G), t(mem), torch.zeros(2, device=device),
+                                             dt_s=1e-4, steps=2, **kw)
+
+
 def _two_slab(D=1e-8, P=1e-5, efflux=0.0, km=1.0, alpha=0.2):
     geom = T.slab_geometry([("blood", 4.0), ("brain", 4.0)], voxel_size_um=1.0, cross_section=(2, 2))
     mem = T.Membrane(P, efflux_vmax_mol_m2_s=efflux, efflux_km_mol_m3=km)
@@ -90,6 +126,27 @@ def test_mass_conserved_closed_system(device):
     steps = res.times_s[-1] / res.dt_s
     assert abs(tot[-1] / tot[0] - 1.0) < steps * 2.0**-24
     assert res.amount_mol["brain"][-1] > 1.5 * res.amount_mol["brain"][0]   # something moved
+
+
+@pytest.mark.parametrize("stepper", ["explicit", "adi"])
+def test_mass_conserved_to_1e_10_in_float64(device, stepper):
+    """dtype="float64": a closed system (no-flux walls, no clearance, no flow) keeps its float64
+    total α·h³·C to 1e-10 relative over thousands of steps, with passive exchange, saturable efflux
+    and carrier influx across the membrane."""
+    geom = T.slab_geometry([("blood", 3.0), ("brain", 9.0)], voxel_size_um=1.0, cross_section=(3, 2))
+    mem = T.Membrane(2e-6, efflux_vmax_mol_m2_s=3e-6, efflux_km_mol_m3=0.4, influx_vmax_mol_m2_s=1e-6,
+                     influx_km_mol_m3=0.8)
+    drug = T.Drug("test", 5e-10, fu_plasma=0.7, fu_brain=0.4, tortuosity=1.6)
+    kw = dict(plasma=None, initial={"blood": 1.0, "brain": 0.05}, device=device, dtype="float64")
+    sim = T.Simulation(geom, drug, {("blood", "brain"): mem}, stepper=stepper, **kw)
+    dt = sim.dt_s if stepper == "explicit" else 10 * sim.dt_explicit_max_s
+    sim = T.Simulation(geom, drug, {("blood", "brain"): mem}, stepper=stepper, dt_s=dt, **kw)
+    res = sim.run(t_end_s=3000 * dt, record_every_s=500 * dt, record_fields=True)
+    tot = res.total_amount_mol()
+    assert res.times_s[-1] / res.dt_s == pytest.approx(3000)
+    assert np.abs(tot / tot[0] - 1.0).max() < 1e-10
+    assert res.amount_mol["brain"][-1] > 5 * res.amount_mol["brain"][0]          # the drug crossed
+    assert next(iter(res.snapshots.values())).dtype == np.float64
 
 
 def test_two_compartment_exchange(device):
@@ -128,6 +185,8 @@ def test_bad_input():
         T.Simulation(geom, drug, {("blood", "csf"): T.Membrane(1e-6)})
     with pytest.raises(ValueError, match="Simulation: stepper must be one of"):
         T.Simulation(geom, drug, mems, stepper="rk4")
+    with pytest.raises(ValueError, match=r"Simulation: dtype must be 'float32' or 'float64', got 'float16'"):
+        T.Simulation(geom, drug, mems, dtype="float16")
     # ADI has no stability limit (carriers linearised, all terms implicit), but dt must be > 0
     T.Simulation(geom, drug, {("blood", "brain"): T.Membrane(1e-6, 1e-2, 1e-3)}, stepper="adi", dt_s=1.0)
     with pytest.raises(ValueError, match=r"Simulation: dt_s must be a finite number > 0 s, got -1"):
@@ -138,9 +197,12 @@ def test_bad_input():
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA device")
-def test_cpu_and_cuda_agree():
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cpu_and_cuda_agree(dtype):
     c, label, G, mem, kw = _random_case(3, (8, 9, 10))
-    args = lambda d: [torch.from_numpy(a).to(d) for a in (c, label, G, mem)] + [torch.zeros(20, device=d)]
+    c, G = c.astype(dtype), G.astype(dtype)
+    args = lambda d: [torch.from_numpy(a).to(d) for a in (c, label, G, mem)] + [
+        torch.zeros(20, dtype=torch.from_numpy(c).dtype, device=d)]
     a = torch.ops.bbbcore.transport_explicit(*args("cpu"), dt_s=1e-4, steps=20, **kw)
     b = torch.ops.bbbcore.transport_explicit(*args("cuda"), dt_s=1e-4, steps=20, **kw)
     torch.testing.assert_close(b.cpu(), a, atol=0, rtol=0)
@@ -188,9 +250,12 @@ def test_adi_stable_at_100x_the_explicit_limit(device):
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA device")
-def test_adi_cpu_and_cuda_agree():
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adi_cpu_and_cuda_agree(dtype):
     c, label, G, mem, kw = _random_case(6, (8, 9, 10))
-    args = lambda d: [torch.from_numpy(a).to(d) for a in (c, label, G, mem)] + [torch.zeros(10, device=d)]
+    c, G = c.astype(dtype), G.astype(dtype)
+    args = lambda d: [torch.from_numpy(a).to(d) for a in (c, label, G, mem)] + [
+        torch.zeros(10, dtype=torch.from_numpy(c).dtype, device=d)]
     a = torch.ops.bbbcore.transport_adi(*args("cpu"), dt_s=1e-3, steps=10, **kw)
     b = torch.ops.bbbcore.transport_adi(*args("cuda"), dt_s=1e-3, steps=10, **kw)
     torch.testing.assert_close(b.cpu(), a, atol=0, rtol=0)

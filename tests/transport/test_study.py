@@ -56,6 +56,13 @@ def test_cli_transport_and_errors(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "oxycodone: Kp,uu" in text and "literature 3" in text
     assert (out / "oxycodone_mip.png").exists()
+    assert json.loads((out / "oxycodone.json").read_text())["dtype"] == "float32"
+    # --dtype float64 runs the fields in double and says so in the summary
+    out64 = tmp_path / "res64"
+    assert cli.main(["transport", "--drug", "oxycodone", "--geometry", "slab", "--voxel-size-um", "2",
+                     "--hours", "0.02", "--dtype", "float64", "--out", str(out64)]) == 0
+    assert json.loads((out64 / "oxycodone.json").read_text())["dtype"] == "float64"
+    capsys.readouterr()
     # unknown drug: a clear error naming the valid ones, exit code 2
     assert cli.main(["transport", "--drug", "aspirin", "--hours", "0.01", "--out", str(out)]) == 2
     err = capsys.readouterr().err

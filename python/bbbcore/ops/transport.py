@@ -24,12 +24,14 @@ def _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff
         _checks.fail(fn, "c", "of shape (Z, Y, X)", tuple(c.shape))
     shape = tuple(c.shape)
     dev = c.device
-    c = _checks.tensor(fn, "c", c, dtype=torch.float32, shape=shape, device=dev)
+    if c.dtype not in (torch.float32, torch.float64):
+        _checks.fail(fn, "c", "a float32 or float64 tensor", c.dtype)
+    dtype = c.dtype
+    c = _checks.tensor(fn, "c", c, dtype=dtype, shape=shape, device=dev)
     label = _checks.tensor(fn, "label", label, dtype=torch.uint8, shape=shape, device=dev)
-    G = _checks.tensor(fn, "G", G, dtype=torch.float32, shape=(3, *shape), device=dev)
+    G = _checks.tensor(fn, "G", G, dtype=dtype, shape=(3, *shape), device=dev)
     mem = _checks.tensor(fn, "mem", mem, dtype=torch.uint8, shape=(3, *shape), device=dev)
-    fixed_values = _checks.tensor(fn, "fixed_values", fixed_values, dtype=torch.float32, shape=(steps,),
-                                  device=dev)
+    fixed_values = _checks.tensor(fn, "fixed_values", fixed_values, dtype=dtype, shape=(steps,), device=dev)
     if not 1 <= len(fu) <= MAX_LABELS:
         _checks.fail(fn, "fu", f"1 to {MAX_LABELS} labels", len(fu))
     if len(eff_vmax) > MAX_MEMBRANES:
@@ -37,7 +39,8 @@ def _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff
     for arg, v in (("eff_km", eff_km), ("lum_label", lum_label), ("inf_vmax", inf_vmax), ("inf_km", inf_km)):
         if len(v) != len(eff_vmax):
             _checks.fail(fn, arg, f"one value per membrane id ({len(eff_vmax)}, as eff_vmax)", len(v))
-    P = _C.transport_params(shape=list(shape), dt_s=dt_s, fu=list(fu), inv_alpha_h=list(inv_alpha_h),
+    make = _C.transport_params64 if dtype == torch.float64 else _C.transport_params
+    P = make(shape=list(shape), dt_s=dt_s, fu=list(fu), inv_alpha_h=list(inv_alpha_h),
                             k_clear=list(k_clear), fixed=[int(v) for v in fixed], eff_vmax=list(eff_vmax),
                             eff_km=list(eff_km), lum_label=[int(v) for v in lum_label],
                             inf_vmax=list(inf_vmax), inf_km=list(inf_km), adv_label=int(adv_label),
@@ -49,7 +52,7 @@ def _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff
     if theta is not None:
         if not 0.5 <= theta <= 1.0:
             _checks.fail(fn, "theta", "in [0.5, 1] (unconditional stability)", theta)
-        lines = torch.empty(2 * c.numel(), dtype=torch.float32, device=dev)
+        lines = torch.empty(2 * c.numel(), dtype=dtype, device=dev)
         if cuda:
             with on_device(dev):
                 _C.transport_adi_cuda(P, *ptrs, lines.data_ptr(), steps, theta, stream_ptr(dev))
@@ -70,7 +73,8 @@ def transport_explicit(c: torch.Tensor, label: torch.Tensor, G: torch.Tensor, me
                        k_clear: list[float], fixed: list[int], eff_vmax: list[float], eff_km: list[float],
                        lum_label: list[int], inf_vmax: list[float], inf_km: list[float], adv_label: int,
                        adv_axis: int, adv_u_over_h: float, dt_s: float, steps: int) -> torch.Tensor:
-    """Raw op: ``steps`` forward-Euler steps from ``c`` (float32 [Z, Y, X]); see fv.h for the
+    """Raw op: ``steps`` forward-Euler steps from ``c`` ([Z, Y, X], float32 or float64: ``G`` and
+    ``fixed_values`` of the same dtype, the arithmetic in it too); see fv.h for the
     arguments (per label: fu, 1/(αh), clearance, fixed kind; per membrane id, 0 = none: efflux Vmax
     and Km, luminal label, carrier influx Vmax and apparent Km; the channel label flowing along
     ``adv_axis`` at u/h = ``adv_u_over_h``, -1: none, its inflow = ``fixed_values``). Returns the

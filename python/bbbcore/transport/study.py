@@ -71,7 +71,7 @@ def make_plasma(kind: str = "constant", level_um: float = 1.0, *, half_life_min:
 def simulate_drug(drug, *, geometry="krogh", hours: float = 2.0, voxel_size_um: float = 1.0,
                   plasma: str | Plasma = "constant", plasma_um: float = 1.0, half_life_min: float = 60.0,
                   stepper: str = "adi", dt_s: float | None = None, theta: float = 1.0, device="cpu",
-                  records: int = 120, library=None, progress: bool = False):
+                  records: int = 120, library=None, progress: bool = False, dtype="float32"):
     """Run one drug (a :class:`Drug` or a library name) in a standard geometry (a name of
     :data:`GEOMETRIES` or a :class:`~bbbcore.transport.Geometry`). The drug's own BBB membrane
     (``drug.bbb``) sits between blood and brain, its library clearance acts in the brain.
@@ -91,7 +91,7 @@ def simulate_drug(drug, *, geometry="krogh", hours: float = 2.0, voxel_size_um: 
     if stepper == "adi" and dt_s is None:
         dt_s = min(0.5, t_end / 1000.0)
     sim = Simulation(geom, d, plasma=pl, clearance_per_s={"brain": k} if k > 0 else None, stepper=stepper,
-                     dt_s=dt_s, theta=theta, device=device)
+                     dt_s=dt_s, theta=theta, device=device, dtype=dtype)
     res = sim.run(t_end, record_every_s=t_end / max(1, int(records)), progress=progress, record_fields=True)
     return sim, res
 
@@ -112,7 +112,8 @@ def _summary(sim: Simulation, res) -> dict:
         "drug": d.name,
         "geometry": {"shape": list(sim.geom.shape), "voxel_size_um": sim.geom.voxel_size_um,
                      "names": list(sim.geom.names), "membrane_area_m2": S},
-        "stepper": sim.stepper, "theta": sim.theta, "dt_s": sim.dt_s, "t_end_s": float(res.times_s[-1]),
+        "stepper": sim.stepper, "theta": sim.theta, "dt_s": sim.dt_s,
+        "dtype": str(sim.dtype).removeprefix("torch."), "t_end_s": float(res.times_s[-1]),
         "fu_plasma": d.fu_plasma, "fu_brain": d.fu_brain, "diffusivity_m2_s": d.diffusivity_m2_s,
         "permeability_m_s": mem.permeability_m_s, "influx_permeability_m_s": mem.influx_permeability_m_s,
         "efflux_permeability_m_s": mem.efflux_permeability_m_s, "brain_clearance_per_s": k_brain,

@@ -17,39 +17,42 @@ namespace bbb {
 
 // theta dt L_a applied to u at cell i of a line (k-th of n along stride `stride`), and the
 // line's tridiagonal row; both from the same face coefficients.
-struct AdiRow { float lower, diag, upper, rhs; };
+template <typename T>
+struct AdiRowT { T lower, diag, upper, rhs; };
 
 // Linearised carrier conductances of a membrane face m whose cells are i and its neighbour j:
 // into i from j (kin, times fu_j u_j) and out of i (kout, times fu_i u_i), at the state u.
-BBB_HDI void carrier_kappa(const TransportParams& P, int m, bool i_luminal, float ui_unbound, float uj_unbound,
-                           float& k_in, float& k_out) {
-  k_in = 0.0f; k_out = 0.0f;
-  const float ve = P.eff_vmax[m], vi = P.inf_vmax[m];
+template <typename T>
+BBB_HDI void carrier_kappa(const TransportParamsT<T>& P, int m, bool i_luminal, T ui_unbound, T uj_unbound,
+                           T& k_in, T& k_out) {
+  k_in = T(0); k_out = T(0);
+  const T ve = P.eff_vmax[m], vi = P.inf_vmax[m];
   if (i_luminal) {  // efflux brings the abluminal j's drug in, influx carries i's drug out
-    if (ve > 0.0f) k_in = ve / (P.eff_km[m] + uj_unbound);
-    if (vi > 0.0f) k_out = vi / (P.inf_km[m] + ui_unbound);
+    if (ve > T(0)) k_in = ve / (P.eff_km[m] + uj_unbound);
+    if (vi > T(0)) k_out = vi / (P.inf_km[m] + ui_unbound);
   } else {          // influx brings the luminal j's drug in, efflux pumps i's drug out
-    if (vi > 0.0f) k_in = vi / (P.inf_km[m] + uj_unbound);
-    if (ve > 0.0f) k_out = ve / (P.eff_km[m] + ui_unbound);
+    if (vi > T(0)) k_in = vi / (P.inf_km[m] + uj_unbound);
+    if (ve > T(0)) k_out = ve / (P.eff_km[m] + ui_unbound);
   }
 }
 
-BBB_HD AdiRow adi_row(const TransportParams& P, const float* u, const float* y_prev, const std::uint8_t* label,
-                      const float* G, const std::uint8_t* mem, int a, std::int64_t i, int k, int n,
-                      std::int64_t stride, float theta_dt, float fixed_value) {
-  AdiRow r;
+template <typename T>
+BBB_HD AdiRowT<T> adi_row(const TransportParamsT<T>& P, const T* u, const T* y_prev, const std::uint8_t* label,
+                          const T* G, const std::uint8_t* mem, int a, std::int64_t i, int k, int n,
+                          std::int64_t stride, T theta_dt, T fixed_value) {
+  AdiRowT<T> r;
   const int li = label[i];
   if (P.fixed[li]) {  // identity row: the plasma value, or the held value (= u and y, unchanged)
-    r.lower = 0.0f; r.diag = 1.0f; r.upper = 0.0f; r.rhs = P.fixed[li] == 1 ? fixed_value : u[i];
+    r.lower = T(0); r.diag = T(1); r.upper = T(0); r.rhs = P.fixed[li] == 1 ? fixed_value : u[i];
     return r;
   }
   const std::int64_t N = static_cast<std::int64_t>(P.shape[0]) * P.shape[1] * P.shape[2];
-  const float inv = P.inv_alpha_h[li];
-  const float fi = P.fu[li];
-  const float ui = u[i];
+  const T inv = P.inv_alpha_h[li];
+  const T fi = P.fu[li];
+  const T ui = u[i];
   // per side (minus, plus): conductance, neighbour's fu and u, carrier conductances
-  float gm = 0.0f, gp = 0.0f, fm = 0.0f, fp = 0.0f, um = 0.0f, up = 0.0f;
-  float kin_m = 0.0f, kout_m = 0.0f, kin_p = 0.0f, kout_p = 0.0f;
+  T gm = T(0), gp = T(0), fm = T(0), fp = T(0), um = T(0), up = T(0);
+  T kin_m = T(0), kout_m = T(0), kin_p = T(0), kout_p = T(0);
   if (k > 0) {
     const std::int64_t j = i - stride, face = a * N + j;
     gm = G[face];
@@ -65,19 +68,19 @@ BBB_HD AdiRow adi_row(const TransportParams& P, const float* u, const float* y_p
     if (const int m = mem[face]) carrier_kappa(P, m, li == P.lum_label[m], fi * ui, fp * up, kin_p, kout_p);
   }
   // face fluxes into i per unit area: passive + carriers (kappa u_source: the exact MM flux at u)
-  const float flux = gm * (fm * um - fi * ui) + gp * (fp * up - fi * ui) + (kin_m * fm * um - kout_m * fi * ui) +
+  const T flux = gm * (fm * um - fi * ui) + gp * (fp * up - fi * ui) + (kin_m * fm * um - kout_m * fi * ui) +
                      (kin_p * fp * up - kout_p * fi * ui);
-  float La = inv * flux;
-  const float s = theta_dt * inv;
+  T La = inv * flux;
+  const T s = theta_dt * inv;
   r.lower = -s * (gm + kin_m) * fm;
   r.upper = -s * (gp + kin_p) * fp;
-  r.diag = 1.0f + s * (gm + gp + kout_m + kout_p) * fi;
+  r.diag = T(1) + s * (gm + gp + kout_m + kout_p) * fi;
   if (a == 2) {  // first-order clearance, in the x sweep
     La -= P.k_clear[li] * ui;
     r.diag += theta_dt * P.k_clear[li];
   }
   if (a == P.adv_axis && li == P.adv_label) {  // upwind plug flow (the inflow is not part of A_a)
-    const float c = P.adv_u_over_h;
+    const T c = P.adv_u_over_h;
     La += k > 0 ? c * (um - ui) : -c * ui;
     r.diag += theta_dt * c;
     if (k > 0) r.lower -= theta_dt * c;
@@ -88,21 +91,22 @@ BBB_HD AdiRow adi_row(const TransportParams& P, const float* u, const float* y_p
 
 // Solve the line along axis a starting at cell `base` (n cells, stride), in place in y (the
 // right-hand side is read from y in the forward sweep before the back sweep writes the line).
-// cp, dp: scratch of n floats each (Thomas algorithm; the rows are diagonally dominant for equal fu).
-BBB_HD void adi_line(const TransportParams& P, const float* u, float* y, const std::uint8_t* label, const float* G,
-                     const std::uint8_t* mem, int a, std::int64_t base, int n, std::int64_t stride, float theta_dt, float fixed_value,
-                     float* cp, float* dp) {
+// cp, dp: scratch of n values each (Thomas algorithm; the rows are diagonally dominant for equal fu).
+template <typename T>
+BBB_HD void adi_line(const TransportParamsT<T>& P, const T* u, T* y, const std::uint8_t* label, const T* G,
+                     const std::uint8_t* mem, int a, std::int64_t base, int n, std::int64_t stride, T theta_dt,
+                     T fixed_value, T* cp, T* dp) {
   if (n <= 0) return;
-  AdiRow r = adi_row(P, u, y, label, G, mem, a, base, 0, n, stride, theta_dt, fixed_value);
+  AdiRowT<T> r = adi_row(P, u, y, label, G, mem, a, base, 0, n, stride, theta_dt, fixed_value);
   cp[0] = r.upper / r.diag;
   dp[0] = r.rhs / r.diag;
   for (int k = 1; k < n; ++k) {
     r = adi_row(P, u, y, label, G, mem, a, base + k * stride, k, n, stride, theta_dt, fixed_value);
-    const float m = r.diag - r.lower * cp[k - 1];
+    const T m = r.diag - r.lower * cp[k - 1];
     cp[k] = r.upper / m;
     dp[k] = (r.rhs - r.lower * dp[k - 1]) / m;
   }
-  float x = dp[n - 1];
+  T x = dp[n - 1];
   y[base + static_cast<std::int64_t>(n - 1) * stride] = x;
   for (int k = n - 2; k >= 0; --k) {
     x = dp[k] - cp[k] * x;

@@ -14,7 +14,10 @@
 // "channel" label instead flows along one axis (plug flow u, first-order upwind):
 //   C' += dt u/h (C_upstream - C), the inlet plane's upstream value being `fixed_value`
 // (the inflow concentration); what crosses the far plane leaves the domain.
-// NumPy float64 oracle: python/bbbcore/reference/transport.py (explicit_step_ref).
+// Everything is templated on the scalar T of the state, the conductances and the parameters:
+// float (the default: half the memory traffic) or double (mass conserved to ~1e-15 per step, for
+// long runs and conservation checks). NumPy float64 oracle: python/bbbcore/reference/transport.py
+// (explicit_step_ref).
 #pragma once
 #include <cstdint>
 
@@ -25,70 +28,73 @@ namespace bbb {
 constexpr int kTransportMaxLabels = 8;
 constexpr int kTransportMaxMembranes = 8;
 
-struct TransportParams {
+template <typename T>
+struct TransportParamsT {
   int shape[3];                               // (Z, Y, X)
-  float dt_s;                                 // time step [s]
-  float fu[kTransportMaxLabels];              // unbound fraction per label
-  float inv_alpha_h[kTransportMaxLabels];     // 1 / (alpha h) per label [1/m]
-  float k_clear[kTransportMaxLabels];         // first-order clearance per label [1/s]
+  T dt_s;                                     // time step [s]
+  T fu[kTransportMaxLabels];                  // unbound fraction per label
+  T inv_alpha_h[kTransportMaxLabels];         // 1 / (alpha h) per label [1/m]
+  T k_clear[kTransportMaxLabels];             // first-order clearance per label [1/s]
   int fixed[kTransportMaxLabels];             // 1: the label's cells follow `fixed_value` (plasma);
                                               // 2: they keep their value (a held reservoir)
-  float eff_vmax[kTransportMaxMembranes];     // efflux Vmax per membrane id [mol m^-2 s^-1]
-  float eff_km[kTransportMaxMembranes];       // efflux Km per membrane id [mol m^-3]
+  T eff_vmax[kTransportMaxMembranes];         // efflux Vmax per membrane id [mol m^-2 s^-1]
+  T eff_km[kTransportMaxMembranes];           // efflux Km per membrane id [mol m^-3]
   int lum_label[kTransportMaxMembranes];      // luminal label of each membrane id
-  float inf_vmax[kTransportMaxMembranes];     // carrier influx Vmax per membrane id [mol m^-2 s^-1]
-  float inf_km[kTransportMaxMembranes];       // carrier influx apparent Km per membrane id [mol m^-3]
+  T inf_vmax[kTransportMaxMembranes];         // carrier influx Vmax per membrane id [mol m^-2 s^-1]
+  T inf_km[kTransportMaxMembranes];           // carrier influx apparent Km per membrane id [mol m^-3]
   int adv_label;                              // label flowing as a 1D channel (-1: none)
   int adv_axis;                               // its flow axis (flow towards +axis)
-  float adv_u_over_h;                         // plug-flow velocity / h [1/s]
+  T adv_u_over_h;                             // plug-flow velocity / h [1/s]
 };
+using TransportParams = TransportParamsT<float>;
+using TransportParams64 = TransportParamsT<double>;
 
 // One cell's forward-Euler update. C, label: [Z, Y, X]; G, mem: [3, Z, Y, X] forward faces (the
 // face between cell i and its +1 neighbour along each axis; 0 on the far boundary: no flux).
-BBB_HD float transport_explicit_cell(const TransportParams& P, const float* C, const std::uint8_t* label,
-                                     const float* G, const std::uint8_t* mem, float fixed_value,
-                                     int z, int y, int x) {
+template <typename T>
+BBB_HD T transport_explicit_cell(const TransportParamsT<T>& P, const T* C, const std::uint8_t* label,
+                                 const T* G, const std::uint8_t* mem, T fixed_value, int z, int y, int x) {
   const std::int64_t Z = P.shape[0], Y = P.shape[1], X = P.shape[2];
   const std::int64_t n = Z * Y * X;
   const std::int64_t i = (z * Y + y) * X + x;
   const int li = label[i];
   if (P.fixed[li] == 1) return fixed_value;   // on the plasma curve
   if (P.fixed[li] == 2) return C[i];          // held at its initial value (a boundary reservoir)
-  const float ci = C[i];
-  const float ui = P.fu[li] * ci;  // unbound
+  const T ci = C[i];
+  const T ui = P.fu[li] * ci;  // unbound
   const std::int64_t step[3] = {Y * X, X, 1};
   const int coord[3] = {z, y, x};
-  float acc = 0.0f;  // sum of the fluxes into the cell [mol m^-2 s^-1]
+  T acc = T(0);  // sum of the fluxes into the cell [mol m^-2 s^-1]
   for (int a = 0; a < 3; ++a) {
     for (int dir = -1; dir <= 1; dir += 2) {
       const int cn = coord[a] + dir;
       if (cn < 0 || cn >= P.shape[a]) continue;
       const std::int64_t j = i + dir * step[a];
       const std::int64_t face = a * n + (dir > 0 ? i : j);  // forward face of the lower cell
-      const float g = G[face];
+      const T g = G[face];
       const int lj = label[j];
-      const float uj = P.fu[lj] * C[j];
+      const T uj = P.fu[lj] * C[j];
       acc += g * (uj - ui);
       const int m = mem[face];
       if (m > 0) {
         const bool luminal = li == P.lum_label[m];
-        const float vmax = P.eff_vmax[m], km = P.eff_km[m];
-        if (vmax > 0.0f) {
+        const T vmax = P.eff_vmax[m], km = P.eff_km[m];
+        if (vmax > T(0)) {
           if (luminal) acc += vmax * uj / (km + uj);   // pumped in from the abluminal cell
           else acc -= vmax * ui / (km + ui);           // pumped out of this cell
         }
-        const float vin = P.inf_vmax[m], kin = P.inf_km[m];
-        if (vin > 0.0f) {
+        const T vin = P.inf_vmax[m], kin = P.inf_km[m];
+        if (vin > T(0)) {
           if (luminal) acc -= vin * ui / (kin + ui);   // carried out of this (luminal) cell
           else acc += vin * uj / (kin + uj);           // carried in from the luminal cell
         }
       }
     }
   }
-  float adv = 0.0f;  // first-order upwind plug flow; the inlet cells take fixed_value upstream
+  T adv = T(0);  // first-order upwind plug flow; the inlet cells take fixed_value upstream
   if (li == P.adv_label) {
     const int a = P.adv_axis;
-    const float up = coord[a] == 0 ? fixed_value : C[i - step[a]];
+    const T up = coord[a] == 0 ? fixed_value : C[i - step[a]];
     adv = P.adv_u_over_h * (up - ci);
   }
   return ci + P.dt_s * (acc * P.inv_alpha_h[li] - P.k_clear[li] * ci + adv);
