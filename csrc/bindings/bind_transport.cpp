@@ -52,33 +52,55 @@ bbb::TransportBuffersT<T> make_buffers(std::uintptr_t c, std::uintptr_t scratch,
                                    ptr<const T>(G), ptr<const std::uint8_t>(mem), ptr<const T>(fixed_values)};
 }
 
-// The launchers of one scalar type; pybind11 picks the overload from the type of P.
+// P with the general flow field's arrays (0: no field; all three or none).
+template <typename T>
+bbb::TransportParamsT<T> with_flow(const bbb::TransportParamsT<T>& P, std::uintptr_t v, std::uintptr_t in,
+                                   std::uintptr_t out) {
+  if ((v == 0) != (in == 0) || (v == 0) != (out == 0))
+    throw std::invalid_argument("transport: flow_v, flow_in and flow_out must be given together");
+  bbb::TransportParamsT<T> Q = P;
+  Q.flow_v = v ? ptr<const T>(v) : nullptr;
+  Q.flow_in = in ? ptr<const T>(in) : nullptr;
+  Q.flow_out = out ? ptr<const T>(out) : nullptr;
+  return Q;
+}
+
+// The launchers of one scalar type; pybind11 picks the overload from the type of P. The flow_*
+// arguments are the general flow field's device pointers (0: none).
 template <typename T>
 void bind_launchers(py::module_& m) {
   using Params = bbb::TransportParamsT<T>;
   m.def("transport_explicit_cpu", [](const Params& P, std::uintptr_t c, std::uintptr_t scratch,
                                      std::uintptr_t label, std::uintptr_t G, std::uintptr_t mem,
-                                     std::uintptr_t fixed_values, int steps) {
-    bbb::transport_explicit_cpu<T>(P, make_buffers<T>(c, scratch, label, G, mem, fixed_values), steps);
+                                     std::uintptr_t fixed_values, std::uintptr_t flow_v, std::uintptr_t flow_in,
+                                     std::uintptr_t flow_out, int steps) {
+    bbb::transport_explicit_cpu<T>(with_flow(P, flow_v, flow_in, flow_out),
+                                   make_buffers<T>(c, scratch, label, G, mem, fixed_values), steps);
   }, py::call_guard<py::gil_scoped_release>());
   m.def("transport_adi_cpu", [](const Params& P, std::uintptr_t c, std::uintptr_t scratch,
                                 std::uintptr_t label, std::uintptr_t G, std::uintptr_t mem,
-                                std::uintptr_t fixed_values, std::uintptr_t line_scratch, int steps, double theta) {
-    bbb::transport_adi_cpu<T>(P, make_buffers<T>(c, scratch, label, G, mem, fixed_values), ptr<T>(line_scratch),
+                                std::uintptr_t fixed_values, std::uintptr_t flow_v, std::uintptr_t flow_in,
+                                std::uintptr_t flow_out, std::uintptr_t line_scratch, int steps, double theta) {
+    bbb::transport_adi_cpu<T>(with_flow(P, flow_v, flow_in, flow_out),
+                              make_buffers<T>(c, scratch, label, G, mem, fixed_values), ptr<T>(line_scratch),
                               steps, static_cast<T>(theta));
   }, py::call_guard<py::gil_scoped_release>());
 #if defined(BBBCORE_WITH_CUDA)
   m.def("transport_adi_cuda", [](const Params& P, std::uintptr_t c, std::uintptr_t scratch,
                                  std::uintptr_t label, std::uintptr_t G, std::uintptr_t mem,
-                                 std::uintptr_t fixed_values, std::uintptr_t line_scratch, int steps, double theta,
+                                 std::uintptr_t fixed_values, std::uintptr_t flow_v, std::uintptr_t flow_in,
+                                 std::uintptr_t flow_out, std::uintptr_t line_scratch, int steps, double theta,
                                  std::uintptr_t stream) {
-    bbb::transport_adi_cuda<T>(P, make_buffers<T>(c, scratch, label, G, mem, fixed_values), ptr<T>(line_scratch),
+    bbb::transport_adi_cuda<T>(with_flow(P, flow_v, flow_in, flow_out),
+                               make_buffers<T>(c, scratch, label, G, mem, fixed_values), ptr<T>(line_scratch),
                                steps, static_cast<T>(theta), bbb_bind::stream_of(stream));
   }, py::call_guard<py::gil_scoped_release>());
   m.def("transport_explicit_cuda", [](const Params& P, std::uintptr_t c, std::uintptr_t scratch,
                                       std::uintptr_t label, std::uintptr_t G, std::uintptr_t mem,
-                                      std::uintptr_t fixed_values, int steps, std::uintptr_t stream) {
-    bbb::transport_explicit_cuda<T>(P, make_buffers<T>(c, scratch, label, G, mem, fixed_values), steps,
+                                      std::uintptr_t fixed_values, std::uintptr_t flow_v, std::uintptr_t flow_in,
+                                      std::uintptr_t flow_out, int steps, std::uintptr_t stream) {
+    bbb::transport_explicit_cuda<T>(with_flow(P, flow_v, flow_in, flow_out),
+                                    make_buffers<T>(c, scratch, label, G, mem, fixed_values), steps,
                                     bbb_bind::stream_of(stream));
   }, py::call_guard<py::gil_scoped_release>());
 #endif

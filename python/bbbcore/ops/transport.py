@@ -17,7 +17,8 @@ MAX_MEMBRANES = 8
 
 
 def _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km,
-            lum_label, inf_vmax, inf_km, adv_label, adv_axis, adv_u_over_h, dt_s, steps, cuda, theta=None):
+            lum_label, inf_vmax, inf_km, adv_label, adv_axis, adv_u_over_h, dt_s, steps, cuda, theta=None,
+            flow_v=None, flow_in=None, flow_out=None):
     fn = "transport_explicit" if theta is None else "transport_adi"
     check_device(fn, c)
     if c.dim() != 3:
@@ -32,6 +33,17 @@ def _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff
     G = _checks.tensor(fn, "G", G, dtype=dtype, shape=(3, *shape), device=dev)
     mem = _checks.tensor(fn, "mem", mem, dtype=torch.uint8, shape=(3, *shape), device=dev)
     fixed_values = _checks.tensor(fn, "fixed_values", fixed_values, dtype=dtype, shape=(steps,), device=dev)
+    given = [v is not None for v in (flow_v, flow_in, flow_out)]
+    if any(given) and not all(given):
+        _checks.fail(fn, "flow_v, flow_in, flow_out", "all three tensors or none", f"{sum(given)} of them")
+    flow = [0, 0, 0]
+    if all(given):
+        if adv_label >= 0:
+            _checks.fail(fn, "adv_label", "-1 with a general flow field (flow_v)", adv_label)
+        flow_v = _checks.tensor(fn, "flow_v", flow_v, dtype=dtype, shape=(3, *shape), device=dev)
+        flow_in = _checks.tensor(fn, "flow_in", flow_in, dtype=dtype, shape=shape, device=dev)
+        flow_out = _checks.tensor(fn, "flow_out", flow_out, dtype=dtype, shape=shape, device=dev)
+        flow = [flow_v.data_ptr(), flow_in.data_ptr(), flow_out.data_ptr()]
     if not 1 <= len(fu) <= MAX_LABELS:
         _checks.fail(fn, "fu", f"1 to {MAX_LABELS} labels", len(fu))
     if len(eff_vmax) > MAX_MEMBRANES:
@@ -48,7 +60,7 @@ def _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff
     out = c.clone()
     scratch = torch.empty_like(c)
     ptrs = [out.data_ptr(), scratch.data_ptr(), label.data_ptr(), G.data_ptr(), mem.data_ptr(),
-            fixed_values.data_ptr()]
+            fixed_values.data_ptr(), *flow]
     if theta is not None:
         if not 0.5 <= theta <= 1.0:
             _checks.fail(fn, "theta", "in [0.5, 1] (unconditional stability)", theta)
@@ -72,28 +84,34 @@ def transport_explicit(c: torch.Tensor, label: torch.Tensor, G: torch.Tensor, me
                        fixed_values: torch.Tensor, fu: list[float], inv_alpha_h: list[float],
                        k_clear: list[float], fixed: list[int], eff_vmax: list[float], eff_km: list[float],
                        lum_label: list[int], inf_vmax: list[float], inf_km: list[float], adv_label: int,
-                       adv_axis: int, adv_u_over_h: float, dt_s: float, steps: int) -> torch.Tensor:
+                       adv_axis: int, adv_u_over_h: float, dt_s: float, steps: int,
+                       flow_v: torch.Tensor | None = None, flow_in: torch.Tensor | None = None,
+                       flow_out: torch.Tensor | None = None) -> torch.Tensor:
     """Raw op: ``steps`` forward-Euler steps from ``c`` ([Z, Y, X], float32 or float64: ``G`` and
     ``fixed_values`` of the same dtype, the arithmetic in it too); see fv.h for the
     arguments (per label: fu, 1/(αh), clearance, fixed kind; per membrane id, 0 = none: efflux Vmax
     and Km, luminal label, carrier influx Vmax and apparent Km; the channel label flowing along
-    ``adv_axis`` at u/h = ``adv_u_over_h``, -1: none, its inflow = ``fixed_values``). Returns the
-    new state (a new tensor)."""
+    ``adv_axis`` at u/h = ``adv_u_over_h``, -1: none, its inflow = ``fixed_values``; or a general
+    flow field: ``flow_v`` [3, Z, Y, X] signed u/h of each forward face [1/s], ``flow_in`` /
+    ``flow_out`` [Z, Y, X] u/h through the domain boundary, the inflow at ``fixed_values``).
+    Returns the new state (a new tensor)."""
     return _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km,
-                   lum_label, inf_vmax, inf_km, adv_label, adv_axis, adv_u_over_h, dt_s, steps, cuda=False)
+                   lum_label, inf_vmax, inf_km, adv_label, adv_axis, adv_u_over_h, dt_s, steps, cuda=False,
+                   flow_v=flow_v, flow_in=flow_in, flow_out=flow_out)
 
 
 @transport_explicit.register_kernel("cuda")
 def _transport_explicit_cuda(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax,
                              eff_km, lum_label, inf_vmax, inf_km, adv_label, adv_axis, adv_u_over_h, dt_s,
-                             steps):
+                             steps, flow_v=None, flow_in=None, flow_out=None):
     return _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km,
-                   lum_label, inf_vmax, inf_km, adv_label, adv_axis, adv_u_over_h, dt_s, steps, cuda=True)
+                   lum_label, inf_vmax, inf_km, adv_label, adv_axis, adv_u_over_h, dt_s, steps, cuda=True,
+                   flow_v=flow_v, flow_in=flow_in, flow_out=flow_out)
 
 
 @transport_explicit.register_fake
 def _(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km, lum_label, inf_vmax, inf_km,
-      adv_label, adv_axis, adv_u_over_h, dt_s, steps):
+      adv_label, adv_axis, adv_u_over_h, dt_s, steps, flow_v=None, flow_in=None, flow_out=None):
     return torch.empty_like(c)
 
 
@@ -102,24 +120,26 @@ def transport_adi(c: torch.Tensor, label: torch.Tensor, G: torch.Tensor, mem: to
                   fixed_values: torch.Tensor, fu: list[float], inv_alpha_h: list[float], k_clear: list[float],
                   fixed: list[int], eff_vmax: list[float], eff_km: list[float], lum_label: list[int],
                   inf_vmax: list[float], inf_km: list[float], adv_label: int, adv_axis: int,
-                  adv_u_over_h: float, dt_s: float, steps: int, theta: float = 0.5) -> torch.Tensor:
+                  adv_u_over_h: float, dt_s: float, steps: int, theta: float = 0.5,
+                  flow_v: torch.Tensor | None = None, flow_in: torch.Tensor | None = None,
+                  flow_out: torch.Tensor | None = None) -> torch.Tensor:
     """Raw op: ``steps`` Douglas ADI steps (adi.h) from ``c``; arguments as
     :func:`transport_explicit`, ``theta`` in [0.5, 1]."""
     return _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km,
                    lum_label, inf_vmax, inf_km, adv_label, adv_axis, adv_u_over_h, dt_s, steps, cuda=False,
-                   theta=theta)
+                   theta=theta, flow_v=flow_v, flow_in=flow_in, flow_out=flow_out)
 
 
 @transport_adi.register_kernel("cuda")
 def _transport_adi_cuda(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km,
                         lum_label, inf_vmax, inf_km, adv_label, adv_axis, adv_u_over_h, dt_s, steps,
-                        theta=0.5):
+                        theta=0.5, flow_v=None, flow_in=None, flow_out=None):
     return _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km,
                    lum_label, inf_vmax, inf_km, adv_label, adv_axis, adv_u_over_h, dt_s, steps, cuda=True,
-                   theta=theta)
+                   theta=theta, flow_v=flow_v, flow_in=flow_in, flow_out=flow_out)
 
 
 @transport_adi.register_fake
 def _(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km, lum_label, inf_vmax, inf_km,
-      adv_label, adv_axis, adv_u_over_h, dt_s, steps, theta=0.5):
+      adv_label, adv_axis, adv_u_over_h, dt_s, steps, theta=0.5, flow_v=None, flow_in=None, flow_out=None):
     return torch.empty_like(c)

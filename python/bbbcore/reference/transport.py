@@ -6,9 +6,11 @@ import numpy as np
 
 
 def explicit_step_ref(c, label, G, mem, *, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km, lum_label,
-                      dt_s, fixed_value, inf_vmax=None, inf_km=None, adv_label=-1, adv_axis=0, adv_u_over_h=0.0):
+                      dt_s, fixed_value, inf_vmax=None, inf_km=None, adv_label=-1, adv_axis=0, adv_u_over_h=0.0,
+                      flow_v=None, flow_in=None, flow_out=None):
     """One step: c, label (Z, Y, X); G, mem (3, Z, Y, X) forward faces; per-label and per-membrane
-    lists as the op's. Returns the new c (float64)."""
+    lists as the op's; optional general flow field (flow_v (3, Z, Y, X) signed u/h per forward
+    face, flow_in / flow_out (Z, Y, X) through the boundary). Returns the new c (float64)."""
     c = np.asarray(c, np.float64)
     lab = np.asarray(label).astype(np.int64)
     fu = np.asarray(fu, np.float64)
@@ -58,9 +60,27 @@ def explicit_step_ref(c, label, G, mem, *, fu, inv_alpha_h, k_clear, fixed, eff_
         first[adv_axis] = 0
         up[tuple(first)] = fixed_value
         adv = np.where(lab == adv_label, adv_u_over_h * (up - c), 0.0)
+    if flow_v is not None:
+        adv = _flow_advection(c, flow_v, flow_in, flow_out, fixed_value)
     out = c + dt_s * (acc * inv - kc * c + adv)
     fx = np.asarray(fixed, np.int64)[lab]
     return np.where(fx == 1, fixed_value, np.where(fx == 2, c, out))
+
+
+def _flow_advection(c, flow_v, flow_in, flow_out, fixed_value):
+    """Upwind advection of a general flow field: each face carries v·C of its upwind cell."""
+    adv = np.asarray(flow_in, np.float64) * fixed_value - np.asarray(flow_out, np.float64) * c
+    for a in range(3):
+        lo = [slice(None)] * 3
+        hi = [slice(None)] * 3
+        lo[a] = slice(0, -1)
+        hi[a] = slice(1, None)
+        lo, hi = tuple(lo), tuple(hi)
+        v = np.asarray(flow_v[a], np.float64)[lo]        # from lo towards hi when > 0
+        q = np.where(v > 0, v * c[lo], v * c[hi])
+        adv[lo] -= q
+        adv[hi] += q
+    return adv
 
 
 def _axis_terms(u, label, G, a, fu):
@@ -104,17 +124,20 @@ def _carrier_kappa(u_unb_i, u_unb_j, m, i_lum, vmax_e, km_e, vmax_i, km_i):
 
 
 def adi_step_ref(c, label, G, mem, *, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km, lum_label, dt_s,
-                 fixed_value, theta=0.5, inf_vmax=None, inf_km=None, adv_label=-1, adv_axis=0, adv_u_over_h=0.0):
+                 fixed_value, theta=0.5, inf_vmax=None, inf_km=None, adv_label=-1, adv_axis=0, adv_u_over_h=0.0,
+                 flow_v=None, flow_in=None, flow_out=None):
     """One Douglas ADI step (adi.h): the explicit update, then for each axis the tridiagonal
     (I − θ dt A_a) y_a = y_(a−1) − θ dt A_a u, A_a the passive fluxes, the carriers linearised at u
-    (κ = Vmax/(Km + u_source)), the upwind flow along its axis and (x sweep) the clearance; solved
-    line by line (NumPy Thomas, float64)."""
+    (κ = Vmax/(Km + u_source)), the upwind flow along its axis (a general flow field: its faces
+    along a, its boundary outflow in the x sweep) and (x sweep) the clearance; solved line by line
+    (NumPy Thomas, float64)."""
     u = np.asarray(c, np.float64)
     lab = np.asarray(label).astype(np.int64)
     y = explicit_step_ref(u, label, G, mem, fu=fu, inv_alpha_h=inv_alpha_h, k_clear=k_clear, fixed=fixed,
                           eff_vmax=eff_vmax, eff_km=eff_km, lum_label=lum_label, dt_s=dt_s,
                           fixed_value=fixed_value, inf_vmax=inf_vmax, inf_km=inf_km, adv_label=adv_label,
-                          adv_axis=adv_axis, adv_u_over_h=adv_u_over_h)
+                          adv_axis=adv_axis, adv_u_over_h=adv_u_over_h, flow_v=flow_v, flow_in=flow_in,
+                          flow_out=flow_out)
     inv = np.asarray(inv_alpha_h, np.float64)[lab]
     kc = np.asarray(k_clear, np.float64)[lab]
     fx_kind = np.asarray(fixed, np.int64)[lab]
@@ -156,7 +179,21 @@ def adi_step_ref(c, label, G, mem, *, fu, inv_alpha_h, k_clear, fixed, eff_vmax,
         if a == 2:
             La = La - kc * u
             diag = diag + td * kc
-        if a == adv_axis and adv_label >= 0:
+        if flow_v is not None:
+            vm = np.zeros_like(u)
+            vp = np.zeros_like(u)
+            v = np.asarray(flow_v[a], np.float64)
+            vp[lo] = v[lo]
+            vm[hi] = v[lo]
+            La = La + np.where(vm > 0, vm * um, vm * u) - np.where(vp > 0, vp * u, vp * up)
+            lower = lower - td * np.maximum(vm, 0.0)
+            diag = diag + td * (np.maximum(-vm, 0.0) + np.maximum(vp, 0.0))
+            upper = upper + td * np.minimum(vp, 0.0)
+            if a == 2:
+                fo = np.asarray(flow_out, np.float64)
+                La = La - fo * u
+                diag = diag + td * fo
+        elif a == adv_axis and adv_label >= 0:
             flow = lab == adv_label
             first = np.zeros(u.shape, bool)
             idx = [slice(None)] * 3
