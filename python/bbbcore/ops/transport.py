@@ -93,7 +93,8 @@ def transport_explicit(c: torch.Tensor, label: torch.Tensor, G: torch.Tensor, me
     and Km, luminal label, carrier influx Vmax and apparent Km; the channel label flowing along
     ``adv_axis`` at u/h = ``adv_u_over_h``, -1: none, its inflow = ``fixed_values``; or a general
     flow field: ``flow_v`` [3, Z, Y, X] signed u/h of each forward face [1/s], ``flow_in`` /
-    ``flow_out`` [Z, Y, X] u/h through the domain boundary, the inflow at ``fixed_values``).
+    ``flow_out`` [Z, Y, X] u/h through the domain boundary, the inflow at ``fixed_values``; ADI
+    treats the boundary outflow in the ``adv_axis`` sweep).
     Returns the new state (a new tensor)."""
     return _launch(c, label, G, mem, fixed_values, fu, inv_alpha_h, k_clear, fixed, eff_vmax, eff_km,
                    lum_label, inf_vmax, inf_km, adv_label, adv_axis, adv_u_over_h, dt_s, steps, cuda=False,

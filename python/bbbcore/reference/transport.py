@@ -129,7 +129,7 @@ def adi_step_ref(c, label, G, mem, *, fu, inv_alpha_h, k_clear, fixed, eff_vmax,
     """One Douglas ADI step (adi.h): the explicit update, then for each axis the tridiagonal
     (I − θ dt A_a) y_a = y_(a−1) − θ dt A_a u, A_a the passive fluxes, the carriers linearised at u
     (κ = Vmax/(Km + u_source)), the upwind flow along its axis (a general flow field: its faces
-    along a, its boundary outflow in the x sweep) and (x sweep) the clearance; solved line by line
+    along a, its boundary outflow in the adv_axis sweep) and (x sweep) the clearance; solved line by line
     (NumPy Thomas, float64)."""
     u = np.asarray(c, np.float64)
     lab = np.asarray(label).astype(np.int64)
@@ -189,7 +189,7 @@ def adi_step_ref(c, label, G, mem, *, fu, inv_alpha_h, k_clear, fixed, eff_vmax,
             lower = lower - td * np.maximum(vm, 0.0)
             diag = diag + td * (np.maximum(-vm, 0.0) + np.maximum(vp, 0.0))
             upper = upper + td * np.minimum(vp, 0.0)
-            if a == 2:
+            if a == adv_axis:
                 fo = np.asarray(flow_out, np.float64)
                 La = La - fo * u
                 diag = diag + td * fo

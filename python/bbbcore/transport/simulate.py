@@ -43,7 +43,7 @@ class Result:
     dt_s: float = 0.0
     membrane_flux_mol_s: dict = field(default_factory=dict)  # (luminal, abluminal) → net rate into abluminal
     inflow_mol_m3: np.ndarray | None = None    # blood channel: inflow concentration at each record
-    outflow_mol_m3: np.ndarray | None = None   # blood channel: mean blood concentration of the outlet plane
+    outflow_mol_m3: np.ndarray | None = None   # blood channel: flow-weighted mean concentration at the outlets
 
     def extraction(self) -> np.ndarray:
         """Blood channel: extraction fraction E = 1 − C_out/C_in at each record (Renkin–Crone:
@@ -119,12 +119,18 @@ class Simulation:
         clearance_per_s: first-order loss per compartment name [1/s]: brain clearance (bulk
             flow, glymphatic), endothelial metabolism (in an "endothelium" compartment of the
             geometry), elimination from a closed blood compartment.
-        blood_flow_m_s: plug-flow velocity of a blood channel (None: the blood follows the plasma
-            curve everywhere). With it the blood flows along ``flow_axis`` (first-order upwind,
-            explicit in both steppers: dt ≤ 1/(... + u/h)), ``plasma`` is the inflow concentration
-            at the first plane, and the blood exchanges with the tissue through its membranes
-            (Renkin–Crone: :meth:`Result.extraction`). Vessels must run straight through the
-            volume along the axis (Krogh cylinder, capillary lattice, slab layers).
+        blood_flow_m_s: speed of a blood channel (None: the blood follows the plasma curve
+            everywhere). With it the blood enters through the first plane along ``flow_axis`` at
+            the ``plasma`` concentration, flows (first-order upwind; explicit stepper: dt ≤
+            1/(... + u/h); ADI: implicit in the sweeps) and leaves through the last plane, and
+            exchanges with the tissue through its membranes (Renkin–Crone:
+            :meth:`Result.extraction`). Vessels running straight through the volume along the axis
+            (Krogh cylinder, capillary lattice, slab layers) carry plug flow at this speed; any
+            other lumen (a segmented network, :func:`~bbbcore.transport.from_vessel_mask`) gets
+            the steady flow of :func:`~bbbcore.transport.network_flow` with this mean inlet
+            speed (kept in :attr:`flow`).
+        blood_flow: a precomputed :class:`~bbbcore.transport.NetworkFlow` for the blood channel
+            instead of ``blood_flow_m_s`` (e.g. one solved once and reused across drugs).
         pores: ``(mask, permeability_m_s)``: membrane faces touching a cell of the boolean mask
             (shape ``geom.shape``) get this permeability added to their own (local leaks,
             paracellular pores).
@@ -167,7 +173,7 @@ class Simulation:
                  accessible_fraction: Mapping[str, float] | None = None,
                  stepper: str = "explicit", dt_s: float | None = None, device="cpu",
                  blood: str = "blood", brain: str = "brain", pores=None, blood_flow_m_s: float | None = None,
-                 flow_axis: int = 0, theta: float = 0.5, dtype="float32"):
+                 flow_axis: int = 0, theta: float = 0.5, dtype="float32", blood_flow=None):
         fn = "Simulation"
         if not isinstance(geom, Geometry):
             _checks.fail(fn, "geom", "a bbbcore.transport.Geometry", type(geom).__name__)
@@ -207,17 +213,34 @@ class Simulation:
         self.k = np.zeros(L)
         for name, kv in (clearance_per_s or {}).items():
             self.k[geom.index(name)] = _checks.non_negative(fn, f"clearance_per_s[{name!r}]", kv, "1/s")
-        # blood channel: plug flow along flow_axis, the plasma curve as the inflow concentration
-        self.flow_u, self.flow_axis = 0.0, 0
-        if blood_flow_m_s is not None:
+        # blood channel: plug flow along flow_axis (straight vessels) or a network flow field, the
+        # plasma curve as the inflow concentration
+        self.flow_u, self.flow_axis, self.flow = 0.0, 0, None
+        if blood_flow_m_s is not None and blood_flow is not None:
+            _checks.fail(fn, "blood_flow", "None when blood_flow_m_s is given (one or the other)", "both given")
+        if blood_flow is not None:
+            from bbbcore.transport.flow import NetworkFlow
+            if not isinstance(blood_flow, NetworkFlow):
+                _checks.fail(fn, "blood_flow", "a bbbcore.transport.NetworkFlow", type(blood_flow).__name__)
+            if blood_flow.pressure.shape != geom.shape or not math.isclose(blood_flow.voxel_size_m, geom.h_m):
+                _checks.fail(fn, "blood_flow", f"a flow on this grid {geom.shape} at h = {geom.h_m:g} m",
+                             f"{blood_flow.pressure.shape} at h = {blood_flow.voxel_size_m:g} m")
+            self.flow, self.flow_axis = blood_flow, blood_flow.flow_axis
+            self.flow_u = float(blood_flow.inlet_speed_m_s[blood_flow.inlet_speed_m_s > 0].mean())
+        elif blood_flow_m_s is not None:
             self.flow_u = _checks.positive(fn, "blood_flow_m_s", blood_flow_m_s, "m/s")
             self.flow_axis = _checks.choice(fn, "flow_axis", flow_axis, (0, 1, 2))
-            if plasma is None:
-                _checks.fail(fn, "plasma", "the inflow concentration curve of the blood channel", None)
             lines = geom.labels == geom.index(blood)
             if not np.all(lines.all(axis=self.flow_axis) | ~lines.any(axis=self.flow_axis)):
-                _checks.fail(fn, "blood_flow_m_s", f"vessels running straight through the volume along axis {flow_axis} "
-                             "(every line of blood cells along the flow axis complete)", "a blood label that is not")
+                from bbbcore.transport.flow import network_flow
+                self.flow = network_flow(geom, self.flow_u, flow_axis=self.flow_axis, blood=blood)
+        if self.flow_u > 0 and plasma is None:
+            _checks.fail(fn, "plasma", "the inflow concentration curve of the blood channel", None)
+        if self.flow is not None and self.flow.stagnant_voxels:
+            import warnings
+            warnings.warn(f"{fn}: {self.flow.stagnant_voxels} blood voxels lie in pieces of the lumen that do "
+                          f"not join the first plane along axis {self.flow_axis} to the last: no flow there "
+                          f"(they exchange with the tissue only)", stacklevel=2)
         # fixed: 1 = on the plasma curve, 2 = held at its initial value (a reservoir)
         self.fixed = np.array([1 if (plasma is not None and n == blood and self.flow_u == 0) else 0 for n in names],
                               np.int64)
@@ -346,7 +369,9 @@ class Simulation:
             pump[tuple(lo)] += r
             pump[tuple(hi)] += r
         rate = ((gsum if diffusion else 0.0) + pump) * self.fu[lab] / (self.alpha[lab] * h) + self.k[lab]
-        if self.flow_u > 0:      # explicit upwind advection in both steppers: u/h
+        if self.flow is not None:   # upwind advection: what the flow carries out of each cell
+            rate = rate + self.flow.outflow_rate_per_s()
+        elif self.flow_u > 0:
             rate = rate + np.where(lab == self.geom.index(self.blood), self.flow_u / h, 0.0)
         rate = np.where(self.fixed[lab] > 0, 0.0, rate)
         rmax = float(rate.max()) if rate.size else 0.0
@@ -362,7 +387,8 @@ class Simulation:
                     lum_label=[-1] + [a for a, _, _ in self.mem_list],
                     inf_vmax=[0.0] + [m.influx_vmax_mol_m2_s for _, _, m in self.mem_list],
                     inf_km=[1.0] + [m.influx_km_apparent_mol_m3 for _, _, m in self.mem_list],
-                    adv_label=self.geom.index(self.blood) if self.flow_u > 0 else -1, adv_axis=self.flow_axis,
+                    adv_label=self.geom.index(self.blood) if self.flow_u > 0 and self.flow is None else -1,
+                    adv_axis=self.flow_axis,
                     adv_u_over_h=self.flow_u / self.geom.h_m)
 
     # ------------------------------------------------------------------ run
@@ -391,12 +417,19 @@ class Simulation:
             bi = self.geom.index(self.blood)
             if self.blood not in self.initial_given:   # the channel starts filled at the inflow value
                 c0 = np.where(lab_np == bi, float(self.plasma(0.0)), c0)
-            last = [slice(None)] * 3
-            last[self.flow_axis] = -1
-            plane = np.zeros(lab_np.shape, bool)
-            plane[tuple(last)] = lab_np[tuple(last)] == bi
-            outlet = torch.as_tensor(plane, device=self.device)
+            if self.flow is None:   # plug flow: every blood cell of the last plane, equally
+                last = [slice(None)] * 3
+                last[self.flow_axis] = -1
+                weight = np.zeros(lab_np.shape)
+                weight[tuple(last)] = lab_np[tuple(last)] == bi
+            else:                   # network: the outlets, weighted by their flow
+                weight = self.flow.outlet_speed_m_s
+            outlet = torch.as_tensor(weight / weight.sum(), dtype=torch.float64, device=self.device)
             inflow, outflow = [], []
+        flow_kw = {}
+        if self.flow is not None:
+            flow_kw = {k: torch.as_tensor(v, dtype=self.dtype, device=dev)
+                       for k, v in zip(("flow_v", "flow_in", "flow_out"), self.flow.rates_per_s())}
         c = torch.as_tensor(c0, dtype=self.dtype, device=dev)
         label = torch.as_tensor(lab_np, dtype=torch.uint8, device=dev)
         G = torch.as_tensor(self.G, dtype=self.dtype, device=dev)
@@ -453,7 +486,7 @@ class Simulation:
             membrane_fluxes()
             if outlet is not None:
                 inflow.append(float(self.plasma(t)))
-                outflow.append(float(cd[outlet].mean()))
+                outflow.append(float((cd * outlet).sum()))
 
         record(0)
         step = 0
@@ -465,9 +498,10 @@ class Simulation:
             fixed_values = torch.as_tensor(pv, dtype=self.dtype, device=dev)
             if self.stepper == "adi":
                 c = torch.ops.bbbcore.transport_adi(c, label, G, mem, fixed_values, dt_s=dt, steps=n,
-                                                    theta=self.theta, **args)
+                                                    theta=self.theta, **args, **flow_kw)
             else:
-                c = torch.ops.bbbcore.transport_explicit(c, label, G, mem, fixed_values, dt_s=dt, steps=n, **args)
+                c = torch.ops.bbbcore.transport_explicit(c, label, G, mem, fixed_values, dt_s=dt, steps=n, **args,
+                                                         **flow_kw)
             step += n
             record(step)
             bar.update(n)

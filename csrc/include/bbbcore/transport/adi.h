@@ -6,7 +6,7 @@
 // membranes' P, unbound concentrations); the Michaelis-Menten carriers of the membrane faces along
 // a, linearised at the step's start u (a one-sided conductance kappa = Vmax/(Km + u_source), so
 // kappa u_source is the exact flux at u); the channel's upwind advection along its flow axis (or a
-// general flow field's faces along a, its boundary outflow in the x sweep); and first-order
+// general flow field's faces along a, its boundary outflow in the adv_axis sweep); and first-order
 // clearance, in the x sweep. Every term is implicit in its sweep, so the step is
 // unconditionally stable in the linear(ised) regime; dt is limited by accuracy only.
 // Fixed cells (blood on a plasma curve) are identity rows. NumPy float64 oracle:
@@ -80,7 +80,7 @@ BBB_HD AdiRowT<T> adi_row(const TransportParamsT<T>& P, const T* u, const T* y_p
     La -= P.k_clear[li] * ui;
     r.diag += theta_dt * P.k_clear[li];
   }
-  if (P.flow_v != nullptr) {  // general upwind flow: this axis's faces; the boundary outflow in x
+  if (P.flow_v != nullptr) {  // general upwind flow: this axis's faces; the boundary outflow in adv_axis's
     if (k > 0) {
       const T v = P.flow_v[a * N + i - stride];
       if (v > T(0)) { La += v * um; r.lower -= theta_dt * v; }
@@ -91,7 +91,7 @@ BBB_HD AdiRowT<T> adi_row(const TransportParamsT<T>& P, const T* u, const T* y_p
       if (v > T(0)) { La -= v * ui; r.diag += theta_dt * v; }
       else { La -= v * up; r.upper += theta_dt * v; }
     }
-    if (a == 2) {   // the inflow through the boundary is a source (explicit predictor only)
+    if (a == P.adv_axis) {   // the inflow through the boundary is a source (explicit predictor only)
       La -= P.flow_out[i] * ui;
       r.diag += theta_dt * P.flow_out[i];
     }
