@@ -188,7 +188,8 @@ def test_renkin_crone_extraction_of_the_blood_channel(stepper):
 def test_blood_channel_bad_input():
     geom = T.slab_geometry([("blood", 2.0), ("brain", 4.0)], voxel_size_um=1.0, cross_section=(2, 2))
     drug = T.Drug("x", 1e-9)
-    with pytest.raises(ValueError, match="blood_flow_m_s"):      # the layers are along X, not Z
+    # the layers are along X: no lumen path from the first to the last plane along X
+    with pytest.raises(ValueError, match="lumen that joins the first plane along axis 2 to the last"):
         T.Simulation(geom, drug, plasma=T.Plasma.constant(1.0), blood_flow_m_s=1e-3, flow_axis=2)
     with pytest.raises(ValueError, match="plasma"):
         T.Simulation(geom, drug, plasma=None, blood_flow_m_s=1e-3, flow_axis=0)
