@@ -219,6 +219,7 @@ def _train_parser(sub):
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.add_argument("--amp", choices=("bf16", "fp16"), help="mixed precision (CUDA only)")
     p.add_argument("--checkpoint", type=Path, help="training checkpoint (written periodically)")
+    p.add_argument("--checkpoint-every", type=int, default=1_000, help="steps between checkpoints")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--init-from", metavar="MODEL",
@@ -243,7 +244,8 @@ def _cmd_train(args) -> int:
         frames=args.frames, lr=args.lr, scan=getattr(ScanConfig, args.scan)(),
         psf=getattr(PSFConfig, args.scan)(), noise=getattr(NoiseConfig, args.scan)(),
         seed=args.seed, device=device, amp=args.amp, val_size=args.val_size,
-        val_every=args.val_every, checkpoint_path=args.checkpoint, resume=args.resume,
+        val_every=args.val_every, checkpoint_path=args.checkpoint, checkpoint_every=args.checkpoint_every,
+        resume=args.resume,
         overwrite=args.overwrite, init_from=args.init_from)
     if history.get("rank", 0) != 0:
         return 0
