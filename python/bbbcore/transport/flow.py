@@ -145,7 +145,7 @@ def network_flow(geom: Geometry, mean_speed_m_s: float, *, flow_axis: int = 0, b
     inlet = np.zeros(lumen.shape)
     outlet = np.zeros(lumen.shape)
     inlet[first] = active[first] * 2.0
-    outlet[last] += active[last] * 2.0
+    outlet[last] = active[last] * 2.0
     diag = np.bincount(r, minlength=n) + np.bincount(c, minlength=n) + (inlet + outlet)[active]
     A = sp.coo_matrix((np.concatenate([-np.ones(r.size), -np.ones(r.size), diag]),
                        (np.concatenate([r, c, np.arange(n)]), np.concatenate([c, r, np.arange(n)]))),

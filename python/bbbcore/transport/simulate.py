@@ -16,6 +16,7 @@ holds to ~1e-15 per step).
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 
 from bbbcore import _checks
+from bbbcore.transport.flow import NetworkFlow, network_flow
 from bbbcore.transport.geometry import Geometry
 from bbbcore.transport.model import Drug, Membrane, Plasma
 
@@ -219,7 +221,6 @@ class Simulation:
         if blood_flow_m_s is not None and blood_flow is not None:
             _checks.fail(fn, "blood_flow", "None when blood_flow_m_s is given (one or the other)", "both given")
         if blood_flow is not None:
-            from bbbcore.transport.flow import NetworkFlow
             if not isinstance(blood_flow, NetworkFlow):
                 _checks.fail(fn, "blood_flow", "a bbbcore.transport.NetworkFlow", type(blood_flow).__name__)
             if blood_flow.pressure.shape != geom.shape or not math.isclose(blood_flow.voxel_size_m, geom.h_m):
@@ -232,12 +233,10 @@ class Simulation:
             self.flow_axis = _checks.choice(fn, "flow_axis", flow_axis, (0, 1, 2))
             lines = geom.labels == geom.index(blood)
             if not np.all(lines.all(axis=self.flow_axis) | ~lines.any(axis=self.flow_axis)):
-                from bbbcore.transport.flow import network_flow
                 self.flow = network_flow(geom, self.flow_u, flow_axis=self.flow_axis, blood=blood)
         if self.flow_u > 0 and plasma is None:
             _checks.fail(fn, "plasma", "the inflow concentration curve of the blood channel", None)
         if self.flow is not None and self.flow.stagnant_voxels:
-            import warnings
             warnings.warn(f"{fn}: {self.flow.stagnant_voxels} blood voxels lie in pieces of the lumen that do "
                           f"not join the first plane along axis {self.flow_axis} to the last: no flow there "
                           f"(they exchange with the tissue only)", stacklevel=2)
