@@ -54,7 +54,7 @@ from bbbcore import _checks
 from bbbcore._training import init_distributed as _distributed
 from bbbcore._training import optimizer_step, sub_seed
 from bbbcore.diffusion.dle import (DLE, FORMAT, TASK_D_MAX_UM2_S, DLEConfig, FrameDecoder,
-                                   _atomic_save, _jsonable, gaussian_nll)
+                                   _atomic_save, _jsonable, gaussian_nll, load_dle)
 from bbbcore.twophoton.config import NoiseConfig, PSFConfig, ScanConfig
 from bbbcore.twophoton.simulate import default_box_um, simulate_movies
 
@@ -475,7 +475,6 @@ def _init_model(fn, init_from):
         net.metadata = dict(getattr(init_from, "metadata", None) or {})
         return net, "model"
     if isinstance(init_from, (str, Path)):
-        from bbbcore.diffusion.dle import load_dle
         net = load_dle(init_from)
         net.metadata = dict(getattr(net, "metadata", None) or {})
         return net, str(init_from)

@@ -31,6 +31,15 @@ from bbbcore.transport.geometry import Geometry
 __all__ = ["NetworkFlow", "network_flow"]
 
 
+def _face_slices(a: int):
+    """(lower, upper) index tuples of the cell pairs that share a face along axis a."""
+    lo = [slice(None)] * 3
+    hi = [slice(None)] * 3
+    lo[a] = slice(0, -1)
+    hi[a] = slice(1, None)
+    return tuple(lo), tuple(hi)
+
+
 @dataclass
 class NetworkFlow:
     """A steady flow field on the lumen voxels.
@@ -71,13 +80,10 @@ class NetworkFlow:
         v, _, out = self.rates_per_s()
         rate = out.copy()
         for a in range(3):
-            lo = [slice(None)] * 3
-            hi = [slice(None)] * 3
-            lo[a] = slice(0, -1)
-            hi[a] = slice(1, None)
-            va = v[a][tuple(lo)]
-            rate[tuple(lo)] += np.maximum(va, 0.0)
-            rate[tuple(hi)] += np.maximum(-va, 0.0)
+            lo, hi = _face_slices(a)
+            va = v[a][lo]
+            rate[lo] += np.maximum(va, 0.0)
+            rate[hi] += np.maximum(-va, 0.0)
         return rate
 
     def divergence_per_s(self) -> np.ndarray:
@@ -85,13 +91,10 @@ class NetworkFlow:
         v, fin, fout = self.rates_per_s()
         div = fout - fin
         for a in range(3):
-            lo = [slice(None)] * 3
-            hi = [slice(None)] * 3
-            lo[a] = slice(0, -1)
-            hi[a] = slice(1, None)
-            va = v[a][tuple(lo)]
-            div[tuple(lo)] += va
-            div[tuple(hi)] -= va
+            lo, hi = _face_slices(a)
+            va = v[a][lo]
+            div[lo] += va
+            div[hi] -= va
         return div
 
 
@@ -134,13 +137,10 @@ def network_flow(geom: Geometry, mean_speed_m_s: float, *, flow_axis: int = 0, b
     # conductance 1 between face-adjacent active voxels; 2 from an inlet/outlet voxel to the boundary
     rows, cols = [], []
     for a in range(3):
-        lo = [slice(None)] * 3
-        hi = [slice(None)] * 3
-        lo[a] = slice(0, -1)
-        hi[a] = slice(1, None)
-        both = active[tuple(lo)] & active[tuple(hi)]
-        rows.append(idx[tuple(lo)][both])
-        cols.append(idx[tuple(hi)][both])
+        lo, hi = _face_slices(a)
+        both = active[lo] & active[hi]
+        rows.append(idx[lo][both])
+        cols.append(idx[hi][both])
     r, c = np.concatenate(rows), np.concatenate(cols)
     inlet = np.zeros(lumen.shape)
     outlet = np.zeros(lumen.shape)
@@ -156,12 +156,9 @@ def network_flow(geom: Geometry, mean_speed_m_s: float, *, flow_axis: int = 0, b
     pz = np.where(active, p, 0.0)
     q = np.zeros((3, *lumen.shape))
     for a in range(3):
-        lo = [slice(None)] * 3
-        hi = [slice(None)] * 3
-        lo[a] = slice(0, -1)
-        hi[a] = slice(1, None)
-        both = active[tuple(lo)] & active[tuple(hi)]
-        q[a][tuple(lo)] = np.where(both, pz[tuple(lo)] - pz[tuple(hi)], 0.0)
+        lo, hi = _face_slices(a)
+        both = active[lo] & active[hi]
+        q[a][lo] = np.where(both, pz[lo] - pz[hi], 0.0)
     q_in = inlet * (1.0 - pz)
     q_out = outlet * pz
     scale = speed / float(q_in[first][active[first]].mean())
