@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 import tifffile
+import torch
 
 from bbbcore.cli import main
 
@@ -86,6 +87,18 @@ def test_train_dle_then_estimate_diffusion(tmp_path, capsys):
     rc = main(["train-dle", "--out", str(tuned), "--init-from", str(weights), "--steps", "1",
                "--batch-size", "2", "--frames", "4", "--val-size", "2", "--device", "cpu", "--seed", "1"])
     assert rc == 0
+    # --freeze-encoder keeps the parent's encoder; the predictor still moves
+    frozen = tmp_path / "frozen.pt"
+    rc = main(["train-dle", "--out", str(frozen), "--init-from", str(weights), "--steps", "2",
+               "--batch-size", "2", "--frames", "4", "--val-size", "2", "--device", "cpu", "--seed", "1",
+               "--freeze-encoder", "--warmup-steps", "0", "--lr", "0.01"])
+    assert rc == 0
+    from bbbcore.diffusion import load_dle
+    parent, child = load_dle(weights), load_dle(frozen)
+    for (name, a), b in zip(parent.encoder.state_dict().items(), child.encoder.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert not all(torch.equal(a, b) for a, b in zip(parent.state_dict().values(), child.state_dict().values()))
+    assert json.loads(frozen.with_suffix(".json").read_text())["metadata"]["freeze_encoder"] is True
     tuned_record = json.loads(tuned.with_suffix(".json").read_text())
     assert tuned_record["config"] == json.loads(weights.with_suffix(".json").read_text())["config"]
     meta = tuned_record["metadata"]

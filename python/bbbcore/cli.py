@@ -213,6 +213,11 @@ def _train_parser(sub):
     p.add_argument("--pretrain-batch-size", type=int, default=512, help="frames per AE step (paper 512)")
     p.add_argument("--frames", type=int, default=400, help="frames per training movie (paper 400)")
     p.add_argument("--lr", type=float, default=0.01, help="predictor learning rate (paper 0.01)")
+    p.add_argument("--warmup-steps", type=int,
+                   help="linear warm-up steps of either phase (default min(500, steps // 10))")
+    p.add_argument("--freeze-encoder", action=argparse.BooleanOptionalAction, default=None,
+                   help="keep the encoder fixed while the predictor trains (default: on after "
+                        "pre-training, off otherwise, e.g. with --init-from)")
     p.add_argument("--val-size", type=int, default=200, help="fixed validation movies")
     p.add_argument("--val-every", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
@@ -241,7 +246,8 @@ def _cmd_train(args) -> int:
     model, history = train_dle(
         config, task=args.task, steps=args.steps, batch_size=args.batch_size,
         pretrain_steps=args.pretrain_steps, pretrain_batch_size=args.pretrain_batch_size,
-        frames=args.frames, lr=args.lr, scan=getattr(ScanConfig, args.scan)(),
+        frames=args.frames, lr=args.lr, warmup_steps=args.warmup_steps,
+        freeze_encoder=args.freeze_encoder, scan=getattr(ScanConfig, args.scan)(),
         psf=getattr(PSFConfig, args.scan)(), noise=getattr(NoiseConfig, args.scan)(),
         seed=args.seed, device=device, amp=args.amp, val_size=args.val_size,
         val_every=args.val_every, checkpoint_path=args.checkpoint, checkpoint_every=args.checkpoint_every,
