@@ -142,12 +142,15 @@ def test_flow_field_op_bad_input(device):
                                              flow_out=t(fout), **{**kw, "adv_label": -1})
 
 
+@pytest.mark.parametrize("flow", [False, True])
 @pytest.mark.parametrize("stepper", ["explicit", "adi"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_uniform_runs_give_the_generic_update_bit_for_bit(device, stepper, dtype):
-    """Cells inside one compartment take the CPU's stencil loop; the same case with every face
-    tagged by a membrane that carries nothing (so every cell takes the generic cell update) gives
-    the same bits. The case has compartments, a clearance, a plasma-fixed layer and odd sizes."""
+def test_uniform_runs_give_the_generic_update_bit_for_bit(device, stepper, dtype, flow):
+    """Cells inside one compartment take the CPU's stencil loops (explicit update, ADI rows); the
+    same case with every face tagged by a membrane that carries nothing (so every cell takes the
+    generic update and adi_row) gives the same bits. The case has compartments, a clearance, a
+    plasma-fixed layer, odd sizes (a partial group of x lines) and optionally a flow field in one
+    row (so the runs beside it see a non-null flow field)."""
     rng = np.random.default_rng(11)
     shape = (9, 10, 37)
     label = np.zeros(shape, np.uint8)
@@ -172,6 +175,10 @@ def test_uniform_runs_give_the_generic_update_bit_for_bit(device, stepper, dtype
     fv = torch.full((6,), 0.9, dtype=t(c).dtype, device=device)
     dt = 1e-4 if stepper == "explicit" else 1e-3
     mem0 = np.zeros((3, *shape), np.uint8)
+    if flow:
+        v, fin, fout = np.zeros((3, *shape), dtype), np.zeros(shape, dtype), np.zeros(shape, dtype)
+        v[2][:, 1, 12:-1], fin[:, 1, 12], fout[:, 1, -1] = 40.0, 40.0, 40.0
+        kw.update(flow_v=t(v), flow_in=t(fin), flow_out=t(fout))
     fast = op(t(c), t(label), t(G), t(mem0), fv, dt_s=dt, steps=6, **kw)
     generic = op(t(c), t(label), t(G), t(np.ones_like(mem0)), fv, dt_s=dt, steps=6, **kw)
     assert torch.equal(fast, generic)
