@@ -9,8 +9,10 @@
 // does transport_explicit_cell's arithmetic in its order (so the results are the same bits as the
 // generic update, and as the CUDA kernel), compiled for the baseline and AVX2 (cpu_isa.h); a fixed
 // run is a fill or a copy; the other cells take the generic update. The same runs serve the ADI
-// line sweeps (below).
+// line sweeps (below). BBBCORE_TRANSPORT_RUNS=0 in the environment turns the runs off (every cell
+// generic), for checks.
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -73,6 +75,9 @@ RowRuns<T> uniform_runs(const TransportParamsT<T>& P, const TransportBuffersT<T>
   const int Z = P.shape[0], Y = P.shape[1], X = P.shape[2];
   const std::int64_t XY = static_cast<std::int64_t>(X) * Y, n = XY * Z;
   RowRuns<T> runs(static_cast<std::size_t>(Z) * Y);
+  // BBBCORE_TRANSPORT_RUNS=0: no runs, every cell takes the generic update (a check of the runs)
+  if (const char* env = std::getenv("BBBCORE_TRANSPORT_RUNS"); env != nullptr && std::strcmp(env, "0") == 0)
+    return runs;
   const bool stencil = Z >= 3 && Y >= 3 && X >= 3;
 #pragma omp parallel
   {

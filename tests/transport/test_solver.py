@@ -145,20 +145,23 @@ def test_flow_field_op_bad_input(device):
 @pytest.mark.parametrize("flow", [False, True])
 @pytest.mark.parametrize("stepper", ["explicit", "adi"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_uniform_runs_give_the_generic_update_bit_for_bit(device, stepper, dtype, flow):
-    """Cells inside one compartment take the CPU's stencil loops (explicit update, ADI rows); the
-    same case with every face tagged by a membrane that carries nothing (so every cell takes the
-    generic update and adi_row) gives the same bits. The case has compartments, a clearance, a
-    plasma-fixed layer, odd sizes (a partial group of x lines) and optionally a flow field in one
-    row (so the runs beside it see a non-null flow field)."""
+def test_uniform_runs_give_the_generic_update_bit_for_bit(device, stepper, dtype, flow, monkeypatch):
+    """The CPU updates runs of cells inside one compartment (stencil loops, ADI rows) and runs of
+    fixed cells (fills, identity rows) by vectorised loops; with the runs turned off
+    (BBBCORE_TRANSPORT_RUNS=0: every cell takes the generic update and adi_row) the bits are the
+    same. The case has compartments, a membrane with efflux, a clearance, a plasma-fixed layer, a
+    held reservoir, odd sizes (a partial group of x lines) and optionally a flow field in one row
+    (so the runs beside it see a non-null flow field)."""
     rng = np.random.default_rng(11)
     shape = (9, 10, 37)
     label = np.zeros(shape, np.uint8)
     label[:, :, 12:] = 1
-    label[:, :, :3] = 2                                                  # fixed (plasma)
+    label[:, :, :5] = 2                                                  # fixed (plasma)
+    label[:, :, 32:] = 3                                                 # held reservoir
     c = rng.random(shape).astype(dtype)
-    g = np.array([2e-3, 7e-4, 0.0])
+    g = np.array([2e-3, 7e-4, 0.0, 1e-3])
     G = np.zeros((3, *shape))
+    mem = np.zeros((3, *shape), np.uint8)
     for a in range(3):
         lo = [slice(None)] * 3
         hi = [slice(None)] * 3
@@ -166,23 +169,26 @@ def test_uniform_runs_give_the_generic_update_bit_for_bit(device, stepper, dtype
         hi[a] = slice(1, None)
         same = label[tuple(lo)] == label[tuple(hi)]
         G[a][tuple(lo)] = np.where(same, g[label[tuple(lo)]], 4e-4)
+        mem[a][tuple(lo)] = np.where((label[tuple(lo)] == 0) & (label[tuple(hi)] == 1), 1, 0)
     G = G.astype(dtype)
-    kw = dict(fu=[0.8, 0.5, 1.0], inv_alpha_h=[1e6, 5e6, 1e6], k_clear=[0.0, 0.3, 0.0], fixed=[0, 0, 1],
-              eff_vmax=[0.0, 0.0], eff_km=[1.0, 1.0], lum_label=[-1, 0], inf_vmax=[0.0, 0.0], inf_km=[1.0, 1.0],
-              adv_label=-1, adv_axis=2, adv_u_over_h=0.0)
+    kw = dict(fu=[0.8, 0.5, 1.0, 1.0], inv_alpha_h=[1e6, 5e6, 1e6, 1e6], k_clear=[0.0, 0.3, 0.0, 0.0],
+              fixed=[0, 0, 1, 2], eff_vmax=[0.0, 3e-4], eff_km=[1.0, 0.5], lum_label=[-1, 0], inf_vmax=[0.0, 0.0],
+              inf_km=[1.0, 1.0], adv_label=-1, adv_axis=2, adv_u_over_h=0.0)
     t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)
     op = getattr(torch.ops.bbbcore, f"transport_{stepper}")
     fv = torch.full((6,), 0.9, dtype=t(c).dtype, device=device)
     dt = 1e-4 if stepper == "explicit" else 1e-3
-    mem0 = np.zeros((3, *shape), np.uint8)
     if flow:
         v, fin, fout = np.zeros((3, *shape), dtype), np.zeros(shape, dtype), np.zeros(shape, dtype)
-        v[2][:, 1, 12:-1], fin[:, 1, 12], fout[:, 1, -1] = 40.0, 40.0, 40.0
+        v[2][:, 1, 12:31], fin[:, 1, 12], fout[:, 1, 31] = 40.0, 40.0, 40.0
         kw.update(flow_v=t(v), flow_in=t(fin), flow_out=t(fout))
-    fast = op(t(c), t(label), t(G), t(mem0), fv, dt_s=dt, steps=6, **kw)
-    generic = op(t(c), t(label), t(G), t(np.ones_like(mem0)), fv, dt_s=dt, steps=6, **kw)
+    fast = op(t(c), t(label), t(G), t(mem), fv, dt_s=dt, steps=6, **kw)
+    monkeypatch.setenv("BBBCORE_TRANSPORT_RUNS", "0")
+    generic = op(t(c), t(label), t(G), t(mem), fv, dt_s=dt, steps=6, **kw)
     assert torch.equal(fast, generic)
     assert not torch.equal(fast, t(c))
+    held = torch.from_numpy(label == 3).to(device)
+    assert torch.equal(fast[held], t(c)[held]) and bool((fast[t(label) == 2] == 0.9).all())
 
 
 def test_op_dtype_mismatch_is_named(device):
