@@ -285,8 +285,10 @@ inline __attribute__((always_inline)) void adi_lanes_fwd_body(const T* __restric
                                                               T* __restrict cp, T* __restrict dp, int n,
                                                               bool first) {
   using V = typename XLanes<T>::V;
-  auto ld = [](const T* p) { V v; __builtin_memcpy(&v, p, sizeof(V)); return v; };
-  auto st = [](T* p, const V& v) { __builtin_memcpy(p, &v, sizeof(V)); };
+  // vectors in place (V is under-aligned, and GCC lets a vector alias its element type); by
+  // reference, so no vector crosses a call boundary at the baseline ISA
+  auto ld = [](const T* p) -> const V& { return *reinterpret_cast<const V*>(p); };
+  auto st = [](T* p, const V& v) { *reinterpret_cast<V*>(p) = v; };
   int k = 0;
   V c, d;
   if (first) {
@@ -314,8 +316,10 @@ inline __attribute__((always_inline)) void adi_lanes_fwd_body(const T* __restric
 template <typename T>
 inline __attribute__((always_inline)) void adi_lanes_back_body(const T* __restrict cp, T* __restrict dp, int n) {
   using V = typename XLanes<T>::V;
-  auto ld = [](const T* p) { V v; __builtin_memcpy(&v, p, sizeof(V)); return v; };
-  auto st = [](T* p, const V& v) { __builtin_memcpy(p, &v, sizeof(V)); };
+  // vectors in place (V is under-aligned, and GCC lets a vector alias its element type); by
+  // reference, so no vector crosses a call boundary at the baseline ISA
+  auto ld = [](const T* p) -> const V& { return *reinterpret_cast<const V*>(p); };
+  auto st = [](T* p, const V& v) { *reinterpret_cast<V*>(p) = v; };
   V xv = ld(dp + (n - 1) * kXLines);
   for (int k = n - 2; k >= 0; --k) {
     const int o = k * kXLines;
